@@ -1,0 +1,839 @@
+#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, progressive.delivery contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The lab: real servers on 127.0.0.1 for tests and demos.
+
+    python tests/lab/lab.py up|down|status|image|env
+
+State lives under $LAB_DIR (default: <repo>/.lab). Every port has a fixed default that
+LAB_<NAME>_PORT overrides (see PORTS). `up` is idempotent, waits until every service answers a
+real request and prints what runs where; `down` stops exactly what `up` started, by PID (and the
+demo-app containers by the container ids it recorded). Standard library only.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[2]
+APP_SOURCE = ROOT / "tests" / "lab" / "app" / "demoapp.py"
+
+DEFAULT_PORTS = {
+    "haproxy": 18080,
+    "haproxy_stats": 18404,
+    "nginx": 18088,
+    "app_blue": 18081,
+    "app_green": 18082,
+    "prometheus": 19090,
+    "pushgateway": 19091,
+    "alertmanager": 19093,
+    "registry": 15000,
+    "registry_auth": 15001,
+    "postgres": 15432,
+}
+
+REGISTRY_USER = "delivery"
+REGISTRY_PASSWORD = "lab-registry-pw"  # lab-only credential, printed by `env` on purpose
+PG_USER = "delivery"
+PG_PASSWORD = "lab-postgres-pw"
+PG_DB = "delivery"
+
+BLUE_VERSION = "2026.11.0+1"
+GREEN_VERSION = "2026.11.1+2"
+
+# Debian packages that make the demo-app image (python3.11-minimal and what it links against).
+IMAGE_DEBS = (
+    "python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib", "libc6", "zlib1g",
+    "libexpat1", "libssl3", "libffi8", "libbz2-1.0", "liblzma5", "libuuid1", "libcrypt1",
+    "media-types", "libgcc-s1",
+)
+
+READY_TIMEOUT = float(os.environ.get("LAB_READY_TIMEOUT", "90"))
+
+
+class LabError(RuntimeError):
+    pass
+
+
+def lab_dir() -> Path:
+    return Path(os.environ.get("LAB_DIR", str(ROOT / ".lab"))).resolve()
+
+
+def ports() -> dict[str, int]:
+    return {name: int(os.environ.get(f"LAB_{name.upper()}_PORT", default)) for name, default in DEFAULT_PORTS.items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# small helpers
+# ----------------------------------------------------------------------------------------------
+
+def log(msg: str) -> None:
+    print(f"lab: {msg}", flush=True)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def http(url: str, *, method: str = "GET", headers: dict[str, str] | None = None, data: bytes | None = None,
+         timeout: float = 3.0) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, method=method, headers=headers or {}, data=data)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().split(") ", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def pid_start_time(pid: int) -> int | None:
+    """Start time of pid in clock ticks since boot: (pid, start time) names one process, even after PID reuse."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def descendants(pid: int) -> list[int]:
+    """All descendant PIDs of pid (from /proc), used by tests to check nothing is left behind."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().split(") ", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout: float = READY_TIMEOUT, interval: float = 0.25) -> None:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            last_error = exc
+        time.sleep(interval)
+    raise LabError(f"{what} did not become ready within {timeout:.0f}s" + (f" (last error: {last_error})" if last_error else ""))
+
+
+def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------
+# state
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class State:
+    path: Path
+    processes: dict[str, dict] = field(default_factory=dict)
+    containers: dict[str, dict] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, directory: Path) -> "State":
+        path = directory / "state.json"
+        if not path.exists():
+            return cls(path)
+        data = json.loads(path.read_text())
+        return cls(path, data.get("processes", {}), data.get("containers", {}))
+
+    def save(self) -> None:
+        write_atomic(self.path, json.dumps({"processes": self.processes, "containers": self.containers}, indent=2))
+
+    def running_pid(self, name: str) -> int | None:
+        entry = self.processes.get(name)
+        if entry and pid_alive(entry["pid"]) and pid_start_time(entry["pid"]) == entry.get("start_time"):
+            return entry["pid"]
+        return None
+
+
+# ----------------------------------------------------------------------------------------------
+# services
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class Service:
+    name: str
+    address: str
+    prepare: Callable[[Path], None]
+    command: Callable[[Path], list[str]]
+    ready: Callable[[], bool]
+    stop_signal: int = signal.SIGTERM
+    as_user: str | None = None
+
+
+def svc_dir(name: str) -> Path:
+    d = lab_dir() / name
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def haproxy_service(p: dict[str, int]) -> Service:
+    def prepare(d: Path) -> None:
+        cfg = d / "haproxy.cfg"
+        if cfg.exists():  # the config is the lab's initial state; later changes (weights) are kept
+            return
+        write_atomic(cfg, f"""\
+# progressive.delivery lab HAProxy (generated by tests/lab/lab.py on first start)
+global
+    log stderr format short local0 notice
+    stats socket {d}/admin.sock mode 600 level admin expose-fd listeners
+    stats timeout 30s
+    server-state-file {d}/server-state
+
+defaults
+    mode http
+    log global
+    option httplog
+    option dontlognull
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    timeout http-keep-alive 30s
+    load-server-state-from-file global
+    retries 2
+    option redispatch
+
+frontend fe_demo
+    bind 127.0.0.1:{p["haproxy"]}
+    default_backend demo
+
+frontend fe_stats
+    bind 127.0.0.1:{p["haproxy_stats"]}
+    http-request use-service prometheus-exporter if {{ path /metrics }}
+    stats enable
+    stats uri /stats
+    stats refresh 5s
+
+backend demo
+    balance roundrobin
+    option httpchk GET /healthz
+    http-check expect status 200
+    default-server check inter 1s fall 2 rise 1
+    server blue 127.0.0.1:{p["app_blue"]} weight 128
+    server green 127.0.0.1:{p["app_green"]} weight 128
+""")
+
+    def command(d: Path) -> list[str]:
+        return ["haproxy", "-W", "-f", str(d / "haproxy.cfg"), "-S", f"{d}/master.sock,mode,600", "-p", str(d / "haproxy.pid")]
+
+    def ready() -> bool:
+        code, _, body = http(f"http://127.0.0.1:{p['haproxy_stats']}/metrics")
+        if code != 200 or b"haproxy_backend_active_servers" not in body:
+            return False
+        return http(f"http://127.0.0.1:{p['haproxy']}/")[0] == 200
+
+    return Service("haproxy", f"http://127.0.0.1:{p['haproxy']} (stats/metrics :{p['haproxy_stats']}, "
+                              f"runtime API {svc_dir('haproxy')}/admin.sock)", prepare, command, ready)
+
+
+def nginx_service(p: dict[str, int]) -> Service:
+    def prepare(d: Path) -> None:
+        for sub in ("logs", "tmp", "conf.d", "upstreams"):
+            (d / sub).mkdir(exist_ok=True)
+        write_atomic(d / "nginx.conf", f"""\
+# progressive.delivery lab nginx (generated by tests/lab/lab.py)
+worker_processes 1;
+error_log {d}/logs/error.log warn;
+pid {d}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/tmp/client_body;
+    proxy_temp_path {d}/tmp/proxy;
+    fastcgi_temp_path {d}/tmp/fastcgi;
+    uwsgi_temp_path {d}/tmp/uwsgi;
+    scgi_temp_path {d}/tmp/scgi;
+    include {d}/upstreams/*.conf;
+    include {d}/conf.d/*.conf;
+}}
+""")
+        upstream = d / "upstreams" / "demo.conf"
+        if not upstream.exists():  # owned by canary_shift once a rollout has run
+            write_atomic(upstream, f"""\
+upstream demo {{
+    server 127.0.0.1:{p["app_blue"]} weight=1;
+    server 127.0.0.1:{p["app_green"]} weight=1;
+    keepalive 16;
+}}
+""")
+        write_atomic(d / "conf.d" / "demo.conf", f"""\
+server {{
+    listen 127.0.0.1:{p["nginx"]};
+    location / {{
+        proxy_pass http://demo;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_next_upstream error timeout;
+    }}
+    location = /nginx_status {{
+        stub_status;
+    }}
+}}
+""")
+
+    def command(d: Path) -> list[str]:
+        return ["nginx", "-e", str(d / "logs" / "error.log"), "-p", str(d), "-c", str(d / "nginx.conf"),
+                "-g", "daemon off;"]
+
+    def ready() -> bool:
+        return http(f"http://127.0.0.1:{p['nginx']}/")[0] == 200
+
+    return Service("nginx", f"http://127.0.0.1:{p['nginx']} (config {svc_dir('nginx')}/nginx.conf)",
+                   prepare, command, ready)
+
+
+def prometheus_service(p: dict[str, int]) -> Service:
+    def prepare(d: Path) -> None:
+        (d / "rules").mkdir(exist_ok=True)
+        (d / "targets").mkdir(exist_ok=True)
+        write_atomic(d / "prometheus.yml", f"""\
+# progressive.delivery lab Prometheus (generated by tests/lab/lab.py)
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ['127.0.0.1:{p["alertmanager"]}']
+rule_files:
+  - {d}/rules/*.yml
+scrape_configs:
+  - job_name: prometheus
+    static_configs: [{{targets: ['127.0.0.1:{p["prometheus"]}']}}]
+  - job_name: demo
+    file_sd_configs:
+      - files: ['{d}/targets/*.json']
+        refresh_interval: 1s
+  - job_name: haproxy
+    static_configs: [{{targets: ['127.0.0.1:{p["haproxy_stats"]}']}}]
+  - job_name: pushgateway
+    honor_labels: true
+    static_configs: [{{targets: ['127.0.0.1:{p["pushgateway"]}']}}]
+  - job_name: alertmanager
+    static_configs: [{{targets: ['127.0.0.1:{p["alertmanager"]}']}}]
+""")
+        write_atomic(d / "targets" / "lab-demo.json", json.dumps([
+            {"targets": [f"127.0.0.1:{p['app_blue']}", f"127.0.0.1:{p['app_green']}"], "labels": {"app": "demo"}},
+        ]))
+
+    def command(d: Path) -> list[str]:
+        return ["prometheus", f"--config.file={d}/prometheus.yml", f"--storage.tsdb.path={d}/data",
+                f"--web.listen-address=127.0.0.1:{p['prometheus']}", "--web.enable-lifecycle",
+                "--web.enable-admin-api", "--storage.tsdb.retention.time=2d", "--log.level=warn"]
+
+    def ready() -> bool:
+        # fresh samples only: a restarted Prometheus still holds the previous run's series
+        query = urllib.parse.quote('count(timestamp(up{job="demo"} == 1) > time() - 3)')
+        code, _, body = http(f"http://127.0.0.1:{p['prometheus']}/api/v1/query?query={query}")
+        if code != 200:
+            return False
+        result = json.loads(body)["data"]["result"]
+        return bool(result) and float(result[0]["value"][1]) >= 2
+
+    return Service("prometheus", f"http://127.0.0.1:{p['prometheus']}", prepare, command, ready)
+
+
+def pushgateway_service(p: dict[str, int]) -> Service:
+    def command(d: Path) -> list[str]:
+        return ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{p['pushgateway']}",
+                f"--persistence.file={d}/metrics.store", "--log.level=warn"]
+
+    def ready() -> bool:
+        return http(f"http://127.0.0.1:{p['pushgateway']}/api/v1/status")[0] == 200
+
+    return Service("pushgateway", f"http://127.0.0.1:{p['pushgateway']}", lambda d: None, command, ready)
+
+
+def alertmanager_service(p: dict[str, int]) -> Service:
+    def prepare(d: Path) -> None:
+        write_atomic(d / "alertmanager.yml", """\
+route:
+  receiver: lab
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: lab
+""")
+
+    def command(d: Path) -> list[str]:
+        return ["prometheus-alertmanager", f"--config.file={d}/alertmanager.yml", f"--storage.path={d}/data",
+                f"--web.listen-address=127.0.0.1:{p['alertmanager']}", "--cluster.listen-address=",
+                "--log.level=warn"]
+
+    def ready() -> bool:
+        return http(f"http://127.0.0.1:{p['alertmanager']}/api/v2/status")[0] == 200
+
+    return Service("alertmanager", f"http://127.0.0.1:{p['alertmanager']}", prepare, command, ready)
+
+
+def registry_service(name: str, port: int, with_auth: bool) -> Service:
+    def prepare(d: Path) -> None:
+        auth = ""
+        if with_auth:
+            htpasswd = d / "htpasswd"
+            if not htpasswd.exists():
+                line = run(["htpasswd", "-Bbn", REGISTRY_USER, REGISTRY_PASSWORD]).stdout.strip()
+                write_atomic(htpasswd, line + "\n")
+            auth = f"auth:\n  htpasswd:\n    realm: lab-registry\n    path: {htpasswd}\n"
+        write_atomic(d / "config.yml", f"""\
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {d}/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:{port}
+  secret: lab-{name}-secret
+{auth}""")
+
+    def command(d: Path) -> list[str]:
+        return ["docker-registry", "serve", str(d / "config.yml")]
+
+    def ready() -> bool:
+        code = http(f"http://127.0.0.1:{port}/v2/")[0]
+        if not with_auth:
+            return code == 200
+        return code == 401 and http(f"http://127.0.0.1:{port}/v2/",
+                                    headers=basic_auth(REGISTRY_USER, REGISTRY_PASSWORD))[0] == 200
+
+    label = " (htpasswd auth)" if with_auth else ""
+    return Service(name, f"http://127.0.0.1:{port}{label}", prepare, command, ready)
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def pg_user() -> str | None:
+    return "postgres" if os.geteuid() == 0 else None
+
+
+def postgres_service(p: dict[str, int]) -> Service:
+    def prepare(d: Path) -> None:
+        data = d / "data"
+        (d / "sock").mkdir(exist_ok=True)
+        user = pg_user()
+        if user:
+            shutil.chown(d, user, user)
+            shutil.chown(d / "sock", user, user)
+        if (data / "PG_VERSION").exists():
+            return
+        pwfile = d / "pwfile"
+        write_atomic(pwfile, PG_PASSWORD + "\n")
+        if user:
+            shutil.chown(pwfile, user, user)
+        cmd = [str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
+               "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8"]
+        subprocess.run(cmd, check=True, capture_output=True, cwd=d, **user_kwargs(user))
+        pwfile.unlink()
+
+    def command(d: Path) -> list[str]:
+        return [str(PG_BIN / "postgres"), "-D", str(d / "data"), "-k", str(d / "sock"), "-h", "127.0.0.1",
+                "-p", str(p["postgres"]), "-c", "fsync=off", "-c", "max_connections=100"]
+
+    def ready() -> bool:
+        env = dict(os.environ, PGPASSWORD=PG_PASSWORD, PGCONNECT_TIMEOUT="2")
+        out = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(p["postgres"]), "-U", PG_USER, "-d", PG_DB,
+                              "-tAc", "select 1"], capture_output=True, text=True, env=env)
+        return out.returncode == 0 and out.stdout.strip() == "1"
+
+    return Service("postgres", f"postgresql://{PG_USER}@127.0.0.1:{p['postgres']}/{PG_DB}", prepare, command,
+                   ready, stop_signal=signal.SIGINT, as_user=pg_user())
+
+
+def user_kwargs(user: str | None) -> dict:
+    return {"user": user, "group": user, "extra_groups": []} if user else {}
+
+
+def postgres_bootstrap(p: dict[str, int]) -> None:
+    """Create the lab role and database (once), over the unix socket as the superuser."""
+    sock = svc_dir("postgres") / "sock"
+
+    def ready() -> bool:
+        return subprocess.run(["psql", "-h", str(sock), "-p", str(p["postgres"]), "-U", "postgres", "-tAc", "select 1"],
+                              capture_output=True).returncode == 0
+
+    wait_until("postgres (socket)", ready)
+    psql = ["psql", "-v", "ON_ERROR_STOP=1", "-h", str(sock), "-p", str(p["postgres"]), "-U", "postgres", "-tAc"]
+    exists = run(psql + [f"select 1 from pg_roles where rolname = '{PG_USER}'"]).stdout.strip()
+    if not exists:
+        run(psql + [f"create role {PG_USER} login createdb password '{PG_PASSWORD}'"])
+        run(psql + [f"create database {PG_DB} owner {PG_USER}"])
+
+
+# ----------------------------------------------------------------------------------------------
+# docker engine, demo-app image and containers
+# ----------------------------------------------------------------------------------------------
+
+def docker_ok() -> bool:
+    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+
+
+def ensure_docker(state: State) -> str:
+    if docker_ok():
+        pid = state.running_pid("dockerd")
+        return "started by the lab" if pid else "already running (not managed by the lab)"
+    if not shutil.which("dockerd"):
+        raise LabError("no Docker engine: install docker.io (apt-get install docker.io)")
+    d = svc_dir("dockerd")
+    log("starting dockerd")
+    start_process(state, "dockerd", ["dockerd"], d)
+    wait_until("dockerd", docker_ok, timeout=60)
+    return "started by the lab"
+
+
+def image_id_tag() -> str:
+    """Local name of the demo-app image; the tag is a hash of what goes into it (cache key)."""
+    digest = hashlib.sha256(APP_SOURCE.read_bytes() + " ".join(IMAGE_DEBS).encode()).hexdigest()[:12]
+    return f"progressive-delivery/demo-app:{digest}"
+
+
+def image_tag(registry_port: int) -> str:
+    return f"127.0.0.1:{registry_port}/demo-app:{image_id_tag().rsplit(':', 1)[1]}"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("LAB_CACHE_DIR", str(ROOT / ".cache" / "lab")))
+
+
+def build_rootfs(cache: Path) -> Path:
+    debs = cache / "debs"
+    root = cache / "rootfs"
+    if (root / "usr" / "bin" / "python3").exists():
+        return root
+    debs.mkdir(parents=True, exist_ok=True)
+    if len(list(debs.glob("*.deb"))) < len(IMAGE_DEBS):
+        log("downloading Debian packages for the demo-app image")
+        run(["apt-get", "download", *IMAGE_DEBS], cwd=debs)
+    tmp = cache / "rootfs.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for deb in sorted(debs.glob("*.deb")):
+        run(["dpkg-deb", "-x", str(deb), str(tmp)])
+    (tmp / "usr" / "bin" / "python3").symlink_to("python3.11")
+    tmp.rename(root)
+    return root
+
+
+def docker_has_image(ref: str) -> bool:
+    return subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode == 0
+
+
+def build_image(force: bool = False) -> str:
+    """Build the demo-app image without pulling anything and push it to the lab registry."""
+    p = ports()
+    local = image_id_tag()
+    if force or not docker_has_image(local):
+        log(f"building {local}")
+        root = build_rootfs(cache_dir())
+        (root / "app").mkdir(exist_ok=True)
+        shutil.copy2(APP_SOURCE, root / "app" / "demoapp.py")
+        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+        subprocess.run(["docker", "import", "--change", 'CMD ["/usr/bin/python3", "-u", "/app/demoapp.py"]',
+                        "--change", "ENV APP_BIND=127.0.0.1", "-", local], stdin=tar.stdout, check=True,
+                       capture_output=True)
+        tar.wait()
+    tag = image_tag(p["registry"])
+    latest = tag.rsplit(":", 1)[0] + ":latest"
+    run(["docker", "tag", local, tag])
+    run(["docker", "tag", local, latest])
+    manifest = f"http://127.0.0.1:{p['registry']}/v2/demo-app/manifests/{tag.rsplit(':', 1)[1]}"
+    accept = {"Accept": "application/vnd.docker.distribution.manifest.v2+json"}
+    if force or http(manifest, method="HEAD", headers=accept)[0] != 200:
+        log(f"pushing {tag}")
+        run(["docker", "push", tag])
+        run(["docker", "push", latest])
+    return tag
+
+
+def container_running(cid: str) -> bool:
+    out = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", cid], capture_output=True, text=True)
+    return out.returncode == 0 and out.stdout.strip() == "true"
+
+
+def container_name(name: str) -> str:
+    suffix = hashlib.sha256(str(lab_dir()).encode()).hexdigest()[:8]
+    return f"lab-{name}-{suffix}"
+
+
+def start_app(name: str, port: int, version: str, *, error_rate: float = 0.0, latency_ms: float = 0.0,
+              jitter_ms: float = 0.0, healthy: bool = True, pool: str | None = None, image: str | None = None) -> str:
+    """Run one demo-app container on 127.0.0.1:port (host network); return its container id."""
+    image = image or image_tag(ports()["registry"])
+    cname = container_name(name)
+    subprocess.run(["docker", "rm", "-f", cname], capture_output=True)
+    env = {"APP_VERSION": version, "APP_PORT": str(port), "APP_POOL": pool or name, "APP_ERROR_RATE": str(error_rate),
+           "APP_LATENCY_MS": str(latency_ms), "APP_LATENCY_JITTER_MS": str(jitter_ms),
+           "APP_HEALTHY": "1" if healthy else "0"}
+    cmd = ["docker", "run", "-d", "--name", cname, "--network", "host", "--label", "progressive.delivery.lab=1"]
+    for key, value in env.items():
+        cmd += ["-e", f"{key}={value}"]
+    cid = run(cmd + [image]).stdout.strip()
+    wait_until(f"demo app {name} on :{port}", lambda: http(f"http://127.0.0.1:{port}/healthz")[0] in (200, 503),
+               timeout=30)
+    return cid
+
+
+def stop_container(cid: str) -> None:
+    subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# up / down / status
+# ----------------------------------------------------------------------------------------------
+
+def services(p: dict[str, int]) -> list[Service]:
+    return [
+        registry_service("registry", p["registry"], with_auth=False),
+        registry_service("registry_auth", p["registry_auth"], with_auth=True),
+        haproxy_service(p),
+        nginx_service(p),
+        alertmanager_service(p),
+        pushgateway_service(p),
+        prometheus_service(p),
+        postgres_service(p),
+    ]
+
+
+def start_process(state: State, name: str, cmd: list[str], d: Path, user: str | None = None) -> int:
+    logfile = open(d / f"{name}.log", "ab")
+    proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=d,
+                            start_new_session=True, **user_kwargs(user))
+    logfile.close()
+    state.processes[name] = {"pid": proc.pid, "start_time": pid_start_time(proc.pid), "cmd": cmd,
+                             "started": time.time()}
+    state.save()
+    return proc.pid
+
+
+def check_ports_free(p: dict[str, int], state: State) -> None:
+    import socket
+    for name, port in p.items():
+        owner = "haproxy" if name == "haproxy_stats" else name
+        ours = state.running_pid(owner) if owner in state.processes else (
+            owner in state.containers and container_running(state.containers[owner]["id"]))
+        if ours:
+            continue
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                raise LabError(f"port {port} ({name}) is in use by something the lab did not start; "
+                               f"set LAB_{name.upper()}_PORT to another port")
+
+
+def up() -> dict[str, str]:
+    directory = lab_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    state = State.load(directory)
+    p = ports()
+    check_ports_free(p, state)
+    where: dict[str, str] = {}
+    where["docker"] = ensure_docker(state)
+    svcs = {s.name: s for s in services(p)}
+    changed = False
+
+    def ensure(svc: Service) -> None:
+        nonlocal changed
+        d = svc_dir(svc.name)
+        if state.running_pid(svc.name):
+            log(f"{svc.name}: already running (pid {state.processes[svc.name]['pid']})")
+        else:
+            svc.prepare(d)
+            pid = start_process(state, svc.name, svc.command(d), d, svc.as_user)
+            log(f"{svc.name}: started (pid {pid})")
+            changed = True
+        where[svc.name] = svc.address
+
+    for name in ("registry", "registry_auth", "postgres"):
+        ensure(svcs[name])
+    wait_until("registry", svcs["registry"].ready)
+    tag = build_image()
+    for pool, version in (("blue", BLUE_VERSION), ("green", GREEN_VERSION)):
+        key = f"app_{pool}"
+        entry = state.containers.get(key)
+        if entry and entry.get("image") == tag and container_running(entry["id"]):
+            log(f"{key}: already running (container {entry['id'][:12]})")
+        else:
+            cid = start_app(pool, p[key], version)
+            state.containers[key] = {"id": cid, "image": tag, "version": version, "port": p[key]}
+            state.save()
+            log(f"{key}: started {version} (container {cid[:12]})")
+            changed = True
+        where[key] = f"http://127.0.0.1:{p[key]} demo-app {version}"
+    for name in ("haproxy", "nginx", "alertmanager", "pushgateway", "prometheus"):
+        ensure(svcs[name])
+    postgres_bootstrap(p)
+    for svc in svcs.values():
+        wait_until(svc.name, svc.ready)
+        if not state.running_pid(svc.name):
+            raise LabError(f"{svc.name} exited; see {svc_dir(svc.name)}/{svc.name}.log")
+    where["image"] = tag
+    write_atomic(directory / "lab.env", env_text(p))
+    log("ready" if changed else "ready (nothing to do: everything was already running)")
+    for name, address in where.items():
+        print(f"  {name:14} {address}")
+    return where
+
+
+def stop_pid(pid: int, sig: int, timeout: float = 30.0) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+
+
+def down() -> None:
+    directory = lab_dir()
+    state = State.load(directory)
+    p = ports()
+    stop_signals = {s.name: s.stop_signal for s in services(p)}
+    for key, entry in list(state.containers.items()):
+        stop_container(entry["id"])
+        log(f"{key}: removed container {entry['id'][:12]}")
+        del state.containers[key]
+        state.save()
+    order = [n for n in state.processes if n != "dockerd"] + (["dockerd"] if "dockerd" in state.processes else [])
+    for name in order:
+        pid = state.running_pid(name)
+        if pid:
+            stop_pid(pid, stop_signals.get(name, signal.SIGTERM))
+            log(f"{name}: stopped (pid {pid})")
+        del state.processes[name]
+        state.save()
+    log("down")
+
+
+def is_up() -> bool:
+    """True when every service and demo-app container of this lab runs."""
+    state = State.load(lab_dir())
+    return all(state.running_pid(s.name) for s in services(ports())) and all(
+        key in state.containers and container_running(state.containers[key]["id"]) for key in ("app_blue", "app_green"))
+
+
+def status() -> int:
+    state = State.load(lab_dir())
+    p = ports()
+    missing = 0
+    for svc in services(p):
+        pid = state.running_pid(svc.name)
+        missing += pid is None
+        print(f"  {svc.name:14} {'running pid ' + str(pid) if pid else 'stopped':20} {svc.address}")
+    for key in ("app_blue", "app_green"):
+        entry = state.containers.get(key)
+        running = bool(entry) and container_running(entry["id"])
+        missing += not running
+        print(f"  {key:14} {'running ' + entry['id'][:12] if running else 'stopped':20} http://127.0.0.1:{p[key]}")
+    dockerd = state.running_pid("dockerd")
+    print(f"  {'docker':14} {'running' if docker_ok() else 'stopped':20} "
+          f"{'started by the lab, pid ' + str(dockerd) if dockerd else 'not managed by the lab'}")
+    return 0 if missing == 0 else 3
+
+
+def env_text(p: dict[str, int]) -> str:
+    values = {
+        "LAB_DIR": str(lab_dir()),
+        "LAB_HAPROXY_URL": f"http://127.0.0.1:{p['haproxy']}",
+        "LAB_HAPROXY_SOCKET": str(lab_dir() / "haproxy" / "admin.sock"),
+        "LAB_NGINX_URL": f"http://127.0.0.1:{p['nginx']}",
+        "LAB_PROMETHEUS_URL": f"http://127.0.0.1:{p['prometheus']}",
+        "LAB_PUSHGATEWAY_URL": f"http://127.0.0.1:{p['pushgateway']}",
+        "LAB_ALERTMANAGER_URL": f"http://127.0.0.1:{p['alertmanager']}",
+        "LAB_REGISTRY": f"127.0.0.1:{p['registry']}",
+        "LAB_REGISTRY_AUTH": f"127.0.0.1:{p['registry_auth']}",
+        "LAB_REGISTRY_USER": REGISTRY_USER,
+        "LAB_REGISTRY_PASSWORD": REGISTRY_PASSWORD,
+        "LAB_POSTGRES_DSN": f"postgresql://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{p['postgres']}/{PG_DB}",
+    }
+    return "".join(f"export {k}={v}\n" for k, v in values.items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "down", "status", "image", "env"])
+    parser.add_argument("--force", action="store_true", help="image: rebuild and push even if cached")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            up()
+        elif args.command == "down":
+            down()
+        elif args.command == "status":
+            return status()
+        elif args.command == "image":
+            print(build_image(force=args.force))
+        else:
+            print(env_text(ports()), end="")
+    except (LabError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", None) or ""
+        print(f"lab: error: {exc}\n{detail}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
