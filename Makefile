@@ -34,10 +34,7 @@ lab-image: deps
 	$(LAB) image --force
 
 demo: lab-up
-	@source .lab/lab.env; \
-	for url in "$$LAB_HAPROXY_URL" "$$LAB_NGINX_URL"; do \
-	  for i in 1 2 3 4; do printf '%s -> ' "$$url"; curl -fsS "$$url/"; done; \
-	done
+	$(VENV)/bin/ansible-playbook playbooks/smoke.yml -i inventories/lab
 
 test: deps lint unit integration molecule e2e
 

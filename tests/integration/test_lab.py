@@ -84,7 +84,7 @@ def test_prometheus_returns_the_demo_apps_request_rate(lab):
     with requests.Session() as session:
         for _ in range(100):
             session.get(f"{lab.url('app_blue')}/", timeout=5)
-    query = 'sum by (version) (rate(http_requests_total{job="demo",path="/",version="%s"}[10s]))' % labmod.BLUE_VERSION
+    query = f'sum by (version) (rate(http_requests_total{{job="demo",path="/",version="{labmod.BLUE_VERSION}"}}[10s]))'
     result = wait_for(lambda: [r for r in prom_query(lab, query) if float(r["value"][1]) > 0])
     assert result, f"no request rate for {labmod.BLUE_VERSION} in Prometheus"
     assert result[0]["metric"]["version"] == labmod.BLUE_VERSION

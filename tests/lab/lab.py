@@ -28,9 +28,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_SOURCE = ROOT / "tests" / "lab" / "app" / "demoapp.py"
@@ -165,7 +165,8 @@ def wait_until(what: str, check: Callable[[], bool], timeout: float = READY_TIME
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
             last_error = exc
         time.sleep(interval)
-    raise LabError(f"{what} did not become ready within {timeout:.0f}s" + (f" (last error: {last_error})" if last_error else ""))
+    detail = f" (last error: {last_error})" if last_error else ""
+    raise LabError(f"{what} did not become ready within {timeout:.0f}s{detail}")
 
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -183,7 +184,7 @@ class State:
     containers: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, directory: Path) -> "State":
+    def load(cls, directory: Path) -> State:
         path = directory / "state.json"
         if not path.exists():
             return cls(path)
@@ -268,7 +269,8 @@ backend demo
 """)
 
     def command(d: Path) -> list[str]:
-        return ["haproxy", "-W", "-f", str(d / "haproxy.cfg"), "-S", f"{d}/master.sock,mode,600", "-p", str(d / "haproxy.pid")]
+        return ["haproxy", "-W", "-f", str(d / "haproxy.cfg"), "-S", f"{d}/master.sock,mode,600",
+                "-p", str(d / "haproxy.pid")]
 
     def ready() -> bool:
         code, _, body = http(f"http://127.0.0.1:{p['haproxy_stats']}/metrics")
@@ -515,10 +517,10 @@ def postgres_bootstrap(p: dict[str, int]) -> None:
 
     wait_until("postgres (socket)", ready)
     psql = ["psql", "-v", "ON_ERROR_STOP=1", "-h", str(sock), "-p", str(p["postgres"]), "-U", "postgres", "-tAc"]
-    exists = run(psql + [f"select 1 from pg_roles where rolname = '{PG_USER}'"]).stdout.strip()
+    exists = run([*psql, f"select 1 from pg_roles where rolname = '{PG_USER}'"]).stdout.strip()
     if not exists:
-        run(psql + [f"create role {PG_USER} login createdb password '{PG_PASSWORD}'"])
-        run(psql + [f"create database {PG_DB} owner {PG_USER}"])
+        run([*psql, f"create role {PG_USER} login createdb password '{PG_PASSWORD}'"])
+        run([*psql, f"create database {PG_DB} owner {PG_USER}"])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -628,7 +630,7 @@ def start_app(name: str, port: int, version: str, *, error_rate: float = 0.0, la
     cmd = ["docker", "run", "-d", "--name", cname, "--network", "host", "--label", "progressive.delivery.lab=1"]
     for key, value in env.items():
         cmd += ["-e", f"{key}={value}"]
-    cid = run(cmd + [image]).stdout.strip()
+    cid = run([*cmd, image]).stdout.strip()
     wait_until(f"demo app {name} on :{port}", lambda: http(f"http://127.0.0.1:{port}/healthz")[0] in (200, 503),
                timeout=30)
     return cid
@@ -656,10 +658,9 @@ def services(p: dict[str, int]) -> list[Service]:
 
 
 def start_process(state: State, name: str, cmd: list[str], d: Path, user: str | None = None) -> int:
-    logfile = open(d / f"{name}.log", "ab")
-    proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=d,
-                            start_new_session=True, **user_kwargs(user))
-    logfile.close()
+    with open(d / f"{name}.log", "ab") as logfile:
+        proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=d,
+                                start_new_session=True, **user_kwargs(user))
     state.processes[name] = {"pid": proc.pid, "start_time": pid_start_time(proc.pid), "cmd": cmd,
                              "started": time.time()}
     state.save()

@@ -85,7 +85,7 @@ class Metrics:
                 "# HELP http_request_duration_seconds Latency of `/` requests.",
                 "# TYPE http_request_duration_seconds histogram",
             ]
-            for bound, n in zip(BUCKETS, self.bucket_counts):
+            for bound, n in zip(BUCKETS, self.bucket_counts, strict=False):
                 out.append(f'http_request_duration_seconds_bucket{{{labels},le="{bound}"}} {n}')
             out.append(f'http_request_duration_seconds_bucket{{{labels},le="+Inf"}} {self.count}')
             out.append(f"http_request_duration_seconds_sum{{{labels}}} {self.total}")
@@ -107,7 +107,7 @@ def make_handler(settings: Settings, metrics: Metrics) -> type[BaseHTTPRequestHa
         disable_nagle_algorithm = True
         server_version = "demo-app"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: object) -> None:
             return
 
         def send_body(self, code: int, body: str, content_type: str = "text/plain; charset=utf-8") -> None:
