@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) 2026, progressive.delivery contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -45,12 +44,12 @@ def main() -> int:
     shutil.rmtree(env["LAB_DIR"], ignore_errors=True)
     cold, warm, down = [], [], []
     try:
-        for _ in range(args.runs):
+        for _run in range(args.runs):
             cold.append(timed([*lab, "up"], env))
             warm.append(timed([*lab, "up"], env))
             down.append(timed([*lab, "down"], env))
     finally:
-        subprocess.run([*lab, "down"], env=env, stdout=subprocess.DEVNULL)
+        subprocess.run([*lab, "down"], env=env, stdout=subprocess.DEVNULL, check=False)
         shutil.rmtree(env["LAB_DIR"], ignore_errors=True)
     print(f"lab up, cold (first run of a fresh LAB_DIR, caches warm): median {statistics.median(cold):.2f} s "
           f"(runs: {', '.join(f'{t:.2f}' for t in cold)})")

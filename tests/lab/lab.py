@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, progressive.delivery contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -273,7 +272,7 @@ backend demo
                 "-p", str(d / "haproxy.pid")]
 
     def ready() -> bool:
-        code, _, body = http(f"http://127.0.0.1:{p['haproxy_stats']}/metrics")
+        code, _headers, body = http(f"http://127.0.0.1:{p['haproxy_stats']}/metrics")
         if code != 200 or b"haproxy_backend_active_servers" not in body:
             return False
         return http(f"http://127.0.0.1:{p['haproxy']}/")[0] == 200
@@ -381,7 +380,7 @@ scrape_configs:
     def ready() -> bool:
         # fresh samples only: a restarted Prometheus still holds the previous run's series
         query = urllib.parse.quote('count(timestamp(up{job="demo"} == 1) > time() - 3)')
-        code, _, body = http(f"http://127.0.0.1:{p['prometheus']}/api/v1/query?query={query}")
+        code, _headers, body = http(f"http://127.0.0.1:{p['prometheus']}/api/v1/query?query={query}")
         if code != 200:
             return False
         result = json.loads(body)["data"]["result"]
@@ -496,7 +495,7 @@ def postgres_service(p: dict[str, int]) -> Service:
     def ready() -> bool:
         env = dict(os.environ, PGPASSWORD=PG_PASSWORD, PGCONNECT_TIMEOUT="2")
         out = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(p["postgres"]), "-U", PG_USER, "-d", PG_DB,
-                              "-tAc", "select 1"], capture_output=True, text=True, env=env)
+                              "-tAc", "select 1"], capture_output=True, text=True, env=env, check=False)
         return out.returncode == 0 and out.stdout.strip() == "1"
 
     return Service("postgres", f"postgresql://{PG_USER}@127.0.0.1:{p['postgres']}/{PG_DB}", prepare, command,
@@ -513,7 +512,7 @@ def postgres_bootstrap(p: dict[str, int]) -> None:
 
     def ready() -> bool:
         return subprocess.run(["psql", "-h", str(sock), "-p", str(p["postgres"]), "-U", "postgres", "-tAc", "select 1"],
-                              capture_output=True).returncode == 0
+                              capture_output=True, check=False).returncode == 0
 
     wait_until("postgres (socket)", ready)
     psql = ["psql", "-v", "ON_ERROR_STOP=1", "-h", str(sock), "-p", str(p["postgres"]), "-U", "postgres", "-tAc"]
@@ -528,7 +527,7 @@ def postgres_bootstrap(p: dict[str, int]) -> None:
 # ----------------------------------------------------------------------------------------------
 
 def docker_ok() -> bool:
-    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
 
 
 def ensure_docker(state: State) -> str:
@@ -578,7 +577,7 @@ def build_rootfs(cache: Path) -> Path:
 
 
 def docker_has_image(ref: str) -> bool:
-    return subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode == 0
+    return subprocess.run(["docker", "image", "inspect", ref], capture_output=True, check=False).returncode == 0
 
 
 def build_image(force: bool = False) -> str:
@@ -609,7 +608,8 @@ def build_image(force: bool = False) -> str:
 
 
 def container_running(cid: str) -> bool:
-    out = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", cid], capture_output=True, text=True)
+    out = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", cid], capture_output=True, text=True,
+                         check=False)
     return out.returncode == 0 and out.stdout.strip() == "true"
 
 
@@ -623,7 +623,7 @@ def start_app(name: str, port: int, version: str, *, error_rate: float = 0.0, la
     """Run one demo-app container on 127.0.0.1:port (host network); return its container id."""
     image = image or image_tag(ports()["registry"])
     cname = container_name(name)
-    subprocess.run(["docker", "rm", "-f", cname], capture_output=True)
+    subprocess.run(["docker", "rm", "-f", cname], capture_output=True, check=False)
     env = {"APP_VERSION": version, "APP_PORT": str(port), "APP_POOL": pool or name, "APP_ERROR_RATE": str(error_rate),
            "APP_LATENCY_MS": str(latency_ms), "APP_LATENCY_JITTER_MS": str(jitter_ms),
            "APP_HEALTHY": "1" if healthy else "0"}
@@ -637,7 +637,7 @@ def start_app(name: str, port: int, version: str, *, error_rate: float = 0.0, la
 
 
 def stop_container(cid: str) -> None:
-    subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
+    subprocess.run(["docker", "rm", "-f", cid], capture_output=True, check=False)
 
 
 # ----------------------------------------------------------------------------------------------

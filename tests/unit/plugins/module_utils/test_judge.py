@@ -193,7 +193,7 @@ def kayenta_confidence_interval(experiment, control, confidence):
 
     def wilcoxon_diff(mu, quantile):
         ranks = stats.rankdata(np.concatenate([x - mu, y]))
-        _, ties = np.unique(ranks, return_counts=True)
+        _values, ties = np.unique(ranks, return_counts=True)
         dz = ranks[:n].sum() - n * (n + 1) / 2 - n * m / 2
         sigma = math.sqrt(n * m / 12 * ((n + m + 1) - (ties ** 3 - ties).sum() / ((n + m) * (n + m - 1))))
         return (dz - np.sign(dz) * 0.5) / sigma - quantile
