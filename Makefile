@@ -7,7 +7,6 @@ LAB := $(PY) tests/lab/lab.py
 PYTEST := $(PY) -m pytest
 export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
-export PYTHONPATH := $(CURDIR)/.build
 
 .PHONY: help deps lab-up lab-down lab-status lab-image demo test lint ruff yamllint ansible-lint sanity \
         unit integration molecule e2e build clean
