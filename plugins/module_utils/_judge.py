@@ -9,8 +9,9 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # Pure-logic statistics for the SLO gate (``progressive.delivery.slo_check``).
 #
@@ -20,6 +21,8 @@ from typing import Any
 # * :func:`mann_whitney_classify` compares a canary sample with a baseline sample the way Kayenta's
 #   ``NetflixACAJudge`` / ``MannWhitneyClassifier`` do (spinnaker/kayenta, ``kayenta-judge``).
 # * :func:`score` and :func:`overall_verdict` fold the per-indicator verdicts into one gate verdict.
+# * :func:`sequential_rate_test` accumulates error counts over a rollout's steps in an anytime-valid sequential
+#   test (Lindon & Malek 2022), pure Python.
 #
 # Only the Mann-Whitney U p-value needs scipy. scipy is imported lazily so that this file imports on a bare
 # Python (ansible-test sanity imports module_utils without third-party packages); callers should check
@@ -599,3 +602,268 @@ def overall_verdict(results: Iterable[IndicatorOutcome | tuple[str, float]], pas
         return FAIL, value, f"score {_fmt(value, 4)} < marginal_score {_fmt(marginal_score)}{detail}"
     return INCONCLUSIVE, value, (f"marginal: score {_fmt(value, 4)} is between marginal_score"
                                  f" {_fmt(marginal_score)} and pass_score {_fmt(pass_score)}{detail}")
+
+
+# --------------------------------------------------------------------------------------------------
+# 6. Anytime-valid sequential test of an error-rate ratio (counts accumulated over a rollout)
+# --------------------------------------------------------------------------------------------------
+# Method: Lindon & Malek, "Anytime-Valid Inference for Multinomial Count Data" (NeurIPS 2022, arXiv:2011.03567),
+# as used for canaries at Netflix (Lindon, Sanden & Shirikian, "Rapid Regression Detection in Software Deployments
+# through Sequential Testing", KDD 2022, arXiv:2205.14762). Errors of the canary and of the baseline are two Poisson
+# processes; given that an error happened, it is a canary error with probability
+# ``p = r*u / (r*u + v)``, where ``u``/``v`` are the canary/baseline requests and ``r`` the ratio of their error
+# rates. The unknown baseline error rate cancels out (it may drift over time), leaving a one-parameter test on ``r``.
+
+CONTINUE = "continue"
+
+#: Default concentration of the mixing prior of :func:`sequential_rate_test` (Beta(5, 5) on the canary share).
+SEQUENTIAL_PRIOR_STRENGTH = 10.0
+#: Number of points of the (normalised, hence always valid) discrete mixing distribution.
+_MIXTURE_POINTS = 64
+#: Search range of :attr:`SequentialResult.ratio_upper`; beyond it the bound is reported as infinite.
+_RATIO_BOUND_LIMIT = 1e6
+
+if TYPE_CHECKING:  # runtime subscripting of ``tuple`` needs Python 3.9; module_utils must import on 3.8
+    #: Cumulative counts at one look: (canary_errors, canary_total, baseline_errors, baseline_total).
+    Look = tuple[float, float, float, float]
+_LOOK_FIELDS = ("canary_errors", "canary_total", "baseline_errors", "baseline_total")
+
+
+@dataclass(frozen=True)
+class SequentialResult:
+    """Outcome of :func:`sequential_rate_test`.
+
+    ``verdict``: ``"fail"`` (the canary's error rate is above ``max_ratio`` x the baseline's, at level ``alpha``,
+    whenever and however often the test was looked at), ``"continue"`` (no evidence yet, keep rolling out),
+    ``"pass"`` (only with ``final=True``: the rollout ended without evidence of a regression) or ``"nodata"``
+    (no canary or no baseline requests yet).
+
+    ``e_value`` is the mixture likelihood ratio at this look, ``max_e_value`` its running maximum over all looks in
+    ``looks``, ``p_value = min(1, 1 / max_e_value)`` the anytime-valid p-value (non-increasing over looks).
+    ``ratio`` is the observed ratio of error rates (canary / baseline, cumulative); ``ratio_upper`` (only with
+    ``final=True`` and no failure) an anytime-valid ``1 - alpha`` upper confidence bound of the true ratio, which
+    says how large a regression a "pass" can still hide (``inf`` when there were too few errors to bound it).
+    ``looks`` holds the cumulative counts of every look so far: pass it as ``history`` to the next look.
+    """
+
+    verdict: str
+    reason: str
+    e_value: float = 1.0
+    max_e_value: float = 1.0
+    p_value: float = 1.0
+    ratio: float | None = None
+    ratio_upper: float | None = None
+    looks: tuple[Look, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _logsumexp(values: Sequence[float]) -> float:
+    top = max(values)
+    if top == -math.inf:
+        return top
+    return top + math.log(math.fsum(math.exp(value - top) for value in values))
+
+
+def _exp(log_value: float) -> float:
+    """``exp`` that saturates at ``inf`` instead of raising OverflowError."""
+    return math.inf if log_value > 700 else math.exp(log_value)
+
+
+@lru_cache(maxsize=16)
+def _mixture(prior_strength: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Support and log-weights of the mixing distribution over the excess ratio ``k = r / max_ratio > 1``.
+
+    ``k`` enters through the canary's share of the errors at equal traffic, ``s = k / (1 + k)``; ``s`` gets a
+    Beta(a, a) prior with ``a = prior_strength / 2`` truncated to the alternative ``s > 1/2`` (Lindon & Malek's
+    conjugate Beta/Dirichlet mixture, restricted to the one-sided alternative), discretised at the midpoints of
+    ``_MIXTURE_POINTS`` equal cells of ``(1/2, 1)``. The weights are normalised to sum to 1, so the mixture is a
+    valid e-process whatever the discretisation error.
+    """
+    half = prior_strength / 2.0
+    shares = [0.5 + (index + 0.5) / (2.0 * _MIXTURE_POINTS) for index in range(_MIXTURE_POINTS)]
+    log_density = [(half - 1.0) * math.log(share * (1.0 - share)) for share in shares]
+    norm = _logsumexp(log_density)
+    return (tuple(math.log(share / (1.0 - share)) for share in shares),
+            tuple(value - norm for value in log_density))
+
+
+def _validate_sequential_args(alpha: float, max_ratio: float, prior_strength: float,
+                              effect_size_max_ratio: float | None) -> None:
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1 (exclusive), got {alpha}")
+    if not (math.isfinite(max_ratio) and max_ratio > 0):
+        raise ValueError(f"max_ratio must be a finite number greater than zero, got {max_ratio}")
+    if not (math.isfinite(prior_strength) and prior_strength > 0):
+        raise ValueError(f"prior_strength must be a finite number greater than zero, got {prior_strength}")
+    gate = effect_size_max_ratio
+    if gate is not None and not (math.isfinite(gate) and gate > 0):
+        raise ValueError(f"effect_size_max_ratio must be a finite number greater than zero, got {gate}")
+
+
+def _as_look(values: Sequence[Any], where: str) -> Look:
+    """Validate one look's cumulative counts; ``where`` prefixes error messages (e.g. ``"history[2]: "``)."""
+    if len(values) != 4:
+        raise ValueError(f"{where}expected 4 counts ({', '.join(_LOOK_FIELDS)}), got {len(values)}")
+    numbers = []
+    for field, value in zip(_LOOK_FIELDS, values):  # noqa: B905 (lengths checked above; strict needs 3.10)
+        number = _to_float(value)
+        if number is None or not math.isfinite(number) or number < 0:
+            raise ValueError(f"{where}{field} must be a finite number >= 0, got {value!r}")
+        numbers.append(number)
+    for side in (0, 2):
+        if numbers[side] > numbers[side + 1]:
+            raise ValueError(f"{where}{_LOOK_FIELDS[side]} ({_fmt(numbers[side])}) must not exceed"
+                             f" {_LOOK_FIELDS[side + 1]} ({_fmt(numbers[side + 1])})")
+    return numbers[0], numbers[1], numbers[2], numbers[3]
+
+
+def _increments(looks: Sequence[Look]) -> list[Look]:
+    """Counts between consecutive looks; cumulative counts must never decrease (no counter resets)."""
+    batches, previous = [], (0.0, 0.0, 0.0, 0.0)
+    for index, look in enumerate(looks):
+        batch = (look[0] - previous[0], look[1] - previous[1], look[2] - previous[2], look[3] - previous[3])
+        where = "history" if index < len(looks) - 1 else "current look"
+        for field, delta in zip(_LOOK_FIELDS, batch):  # noqa: B905 (both have 4 items)
+            if delta < 0:
+                raise ValueError(f"{field} decreased at look {index + 1} ({where}): counts must be cumulative"
+                                 " since the rollout started")
+        for side in (0, 2):
+            if batch[side] > 0 and batch[side + 1] == 0:
+                raise ValueError(f"{_LOOK_FIELDS[side]} increased at look {index + 1} ({where}) without any"
+                                 f" increase of {_LOOK_FIELDS[side + 1]}")
+        batches.append(batch)
+        previous = look
+    return batches
+
+
+def _batch_log_lr(batch: Look, max_ratio: float, log_ratios: Sequence[float]) -> list[float]:
+    """Log likelihood ratio of one batch for every excess ratio ``k = exp(log_ratio)`` of the mixture.
+
+    With ``x``/``y`` canary/baseline errors and ``u``/``v`` requests in the batch, ``x | x + y ~ Binomial(x + y, p)``
+    and ``p(r) = r*u / (r*u + v)``; against the null boundary ``r = max_ratio`` the ratio simplifies to
+    ``log LR(k) = x*log(k) + (x + y) * log((max_ratio*u + v) / (max_ratio*k*u + v))`` (0 if a side had no requests).
+    """
+    x, u, y, v = batch
+    if x + y == 0 or u == 0 or v == 0:
+        return [0.0] * len(log_ratios)
+    base = max_ratio * u + v
+    return [x * log_k + (x + y) * math.log(base / (max_ratio * math.exp(log_k) * u + v)) for log_k in log_ratios]
+
+
+def _log_e_values(batches: Sequence[Look], max_ratio: float, prior_strength: float) -> list[float]:
+    """Log mixture e-value after each batch: ``log sum_j w_j prod_batches LR_batch(k_j)``."""
+    log_ratios, log_weights = _mixture(prior_strength)
+    totals = list(log_weights)
+    out = []
+    for batch in batches:
+        terms = _batch_log_lr(batch, max_ratio, log_ratios)
+        totals = [totals[index] + terms[index] for index in range(len(totals))]
+        out.append(_logsumexp(totals))
+    return out
+
+
+def _ratio_upper(batches: Sequence[Look], alpha: float, prior_strength: float) -> float:
+    """Anytime-valid upper confidence bound of the error-rate ratio (canary / baseline).
+
+    Inverts the mirrored test (roles swapped, so it rejects ``r >= bound``): the bound is the smallest ratio whose
+    mirrored e-value reaches ``1 / alpha``. Bisection on the log scale; ``inf`` if not bounded below 1e6.
+    """
+    mirrored = [(y, v, x, u) for x, u, y, v in batches]
+    threshold = -math.log(alpha)
+
+    def rejects(log_bound: float) -> bool:
+        return _log_e_values(mirrored, math.exp(-log_bound), prior_strength)[-1] >= threshold
+
+    low, high = -math.log(_RATIO_BOUND_LIMIT), math.log(_RATIO_BOUND_LIMIT)
+    if not rejects(high):
+        return math.inf
+    if rejects(low):
+        return math.exp(low)
+    while high - low > 1e-4:
+        middle = (low + high) / 2.0
+        low, high = (low, middle) if rejects(middle) else (middle, high)
+    return math.exp(high)
+
+
+def _counts_text(look: Look) -> str:
+    ce, ct, be, bt = look
+    return f"canary {_fmt(ce)}/{_fmt(ct)} vs baseline {_fmt(be)}/{_fmt(bt)} errors/requests"
+
+
+def _sequential_outcome(significant: bool, ratio: float, max_ratio: float, effect_size_max_ratio: float | None,
+                        final: bool) -> tuple[str, str]:
+    """(verdict, summary) from the rejection, the effect-size gate and whether this is the last look."""
+    above = f"canary error rate is above max_ratio {_fmt(max_ratio)} x baseline"
+    if significant and (effect_size_max_ratio is None or ratio > effect_size_max_ratio):
+        return FAIL, above
+    if significant:
+        allowed = (f"{above}, but allowed by the effect size: ratio {_fmt(ratio, 4)} <= effect_size_max_ratio"
+                   f" {_fmt(effect_size_max_ratio)}")
+        return (PASS, f"{allowed}; rollout ended") if final else (CONTINUE, allowed)
+    if final:
+        return PASS, "no regression detected over the rollout"
+    return CONTINUE, "no evidence of a regression yet"
+
+
+def sequential_rate_test(canary_errors: float, canary_total: float, baseline_errors: float, baseline_total: float,
+                         alpha: float = 0.02, max_ratio: float = 1.0,
+                         prior_strength: float = SEQUENTIAL_PRIOR_STRENGTH,
+                         history: Iterable[Sequence[float]] = (), final: bool = False,
+                         effect_size_max_ratio: float | None = None) -> SequentialResult:
+    """Anytime-valid sequential test that the canary's error rate is at most ``max_ratio`` x the baseline's.
+
+    Counts are **cumulative since the rollout started** (e.g. ``increase(errors[<since start>])``), for the canary
+    and the baseline. Null hypothesis ``r <= max_ratio`` with ``r`` = canary error rate / baseline error rate.
+    Method (Lindon & Malek 2022, see the section comment): conditional on the number of errors, the canary's
+    share is binomial with ``p = r*u / (r*u + v)``; the e-value is the likelihood ratio against ``r = max_ratio``,
+    mixed over alternatives ``r > max_ratio`` with a Beta prior of concentration ``prior_strength`` on the canary
+    share (see :func:`_mixture`; larger = tuned to smaller regressions). The test **fails** once the running
+    maximum of the e-value reaches ``1 / alpha``; ``p_value = min(1, 1 / max e-value)``. With
+    ``effect_size_max_ratio`` (like :func:`mann_whitney_classify`'s gate) a rejection only fails while the observed
+    cumulative ratio is also above it; this can only remove failures, so the guarantee below still holds.
+
+    Validity: for each fixed ``r > max_ratio`` the likelihood ratio is a non-negative supermartingale under every
+    ``r' <= max_ratio`` (the binomial is an exponential family in ``log r``), so is their mixture, and Ville's
+    inequality gives ``P(e-value ever >= 1/alpha) <= alpha``: the false-fail rate stays below ``alpha`` however
+    many looks are taken, at any (even data-dependent) times. While the canary/baseline traffic split is constant,
+    the e-value depends on the cumulative counts only, so ``history`` is not needed for validity (only for the
+    running maximum, i.e. a non-increasing p-value). When the split changes between looks (canary weight steps),
+    pass the earlier looks as ``history``: each increment is then tested with its own split. Exact for Poisson
+    error counts; with binomial errors (per-request failures) it is conservative at ``max_ratio = 1`` and a close
+    approximation otherwise while error rates are small. Float counts (Prometheus ``increase()`` extrapolates) are
+    accepted; the likelihood is evaluated at those values.
+
+    Pass: the test can only reject. "No regression" is concluded when the rollout ends without a rejection: call
+    the last look with ``final=True`` to get ``"pass"`` and ``ratio_upper``, the anytime-valid upper confidence
+    bound of ``r`` (how large a regression the data cannot exclude). Before that, no rejection is ``"continue"``.
+
+    Raises ``ValueError`` naming the argument for bad ``alpha``/``max_ratio``/``prior_strength``/
+    ``effect_size_max_ratio``, negative or non-finite counts, errors above requests, or cumulative counts that
+    decrease between looks.
+    """
+    _validate_sequential_args(alpha, max_ratio, prior_strength, effect_size_max_ratio)
+    looks = tuple(_as_look(tuple(look), f"history[{index}]: ") for index, look in enumerate(history))
+    looks += (_as_look((canary_errors, canary_total, baseline_errors, baseline_total), ""),)
+    batches = _increments(looks)
+    current = looks[-1]
+    if current[1] == 0 or current[3] == 0:
+        side = "canary" if current[1] == 0 else "baseline"
+        return SequentialResult(NODATA, f"no {side} requests since the rollout started", looks=looks)
+    log_e = _log_e_values(batches, max_ratio, prior_strength)
+    e_value, max_e = _exp(log_e[-1]), _exp(max(log_e))
+    p_value = min(1.0, 1.0 / max_e)
+    ratio = _ratio(current[0] / current[1], current[2] / current[3])
+    verdict, summary = _sequential_outcome(max_e >= 1.0 / alpha, ratio, max_ratio, effect_size_max_ratio, final)
+    looks_text = "1 look" if len(looks) == 1 else f"{len(looks)} looks"
+    reason = (f"{summary}: {_counts_text(current)},"
+              f" ratio {_fmt(ratio, 4)}; e-value {_fmt(e_value, 4)} (max {_fmt(max_e, 4)} over {looks_text}),"
+              f" anytime-valid p={_fmt(p_value, 3)} {'<=' if max_e >= 1.0 / alpha else '>'} alpha {_fmt(alpha)}")
+    upper = None
+    if verdict == PASS:
+        upper = _ratio_upper(batches, alpha, prior_strength)
+        reason += (f"; the ratio is at most {_fmt(upper, 4)} ({1 - alpha:.0%} anytime-valid bound)"
+                   if math.isfinite(upper) else "; too few errors to bound the ratio from above")
+    return SequentialResult(verdict, reason, e_value=e_value, max_e_value=max_e, p_value=p_value, ratio=ratio,
+                            ratio_upper=upper, looks=looks)

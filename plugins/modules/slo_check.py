@@ -1,0 +1,957 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, progressive.delivery contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: slo_check
+short_description: Judge service level indicators from Prometheus, alone or against a baseline
+version_added: 0.1.0
+description:
+  - Queries Prometheus for a list of service level indicators (SLIs) and judges each one against absolute bounds
+    (O(slis[].max), O(slis[].min)), against a baseline such as the stable pool of a canary
+    (O(slis[].max_increase), O(slis[].max_ratio)) or with a Mann-Whitney U test of two samples taken from range
+    queries (O(slis[].judge=mann_whitney)), the way Kayenta's NetflixACAJudge classifies canary metrics.
+  - Folds the indicator verdicts into one verdict, V(pass), V(fail) or V(inconclusive), and a weighted score,
+    as Kayenta does. Every result explains itself in plain words in RV(results[].reason).
+  - Missing data is never a pass. An indicator whose query returns nothing (or NaN, for example a ratio of two
+    zero rates) follows O(slis[].on_no_data). When half or more of the indicators have no data the verdict is
+    V(inconclusive) with score 0, whatever O(slis[].on_no_data) says.
+  - Transient Prometheus failures (connection refused, timeouts, HTTP 5xx) are retried with exponential backoff and
+    jitter (O(retries), O(retry_delay)); an indicator still failing after that is V(inconclusive), never V(pass).
+  - Read-only; never reports a change. See C(docs/slo_check.md) in the collection for a guide to writing indicators.
+author: progressive.delivery maintainers (@progressive-delivery)
+extends_documentation_fragment:
+  - progressive.delivery._prometheus
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - The module only reads from Prometheus; it runs and judges in check mode exactly as in normal mode.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+options:
+  slis:
+    description:
+      - The indicators to judge. Each needs a O(slis[].name), a O(slis[].query) and something to judge it by.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description:
+          - Name of the indicator, unique within O(slis). Used in results and messages.
+        type: str
+        required: true
+      query:
+        description:
+          - PromQL expression for the indicator (the canary when a O(slis[].baseline_query) is given).
+          - With O(slis[].judge=threshold) it is an instant query evaluated at O(at) and must return one series or
+            a scalar; with O(slis[].judge=mann_whitney) it is a range query over O(slis[].range).
+          - A query returning several series is an error; aggregate it, for example with C(sum(...)).
+          - An empty result or NaN is no data, see O(slis[].on_no_data).
+        type: str
+        required: true
+      max:
+        description:
+          - Upper bound. The indicator fails when the value is greater than O(slis[].max) (the bound itself passes).
+          - With O(slis[].judge=mann_whitney) the value is the mean of the canary samples.
+        type: float
+      min:
+        description:
+          - Lower bound. The indicator fails when the value is less than O(slis[].min).
+          - With O(slis[].judge=mann_whitney) the value is the mean of the canary samples.
+        type: float
+      baseline_query:
+        description:
+          - PromQL expression for the same indicator on the baseline (for example the stable pool).
+          - Required by O(slis[].max_increase), O(slis[].max_ratio) with O(slis[].judge=threshold), and by
+            O(slis[].judge=mann_whitney).
+        type: str
+      max_increase:
+        description:
+          - With O(slis[].judge=threshold), fail when value - baseline value > O(slis[].max_increase).
+          - Not accepted with O(slis[].judge=mann_whitney); use O(slis[].max_ratio) there.
+        type: float
+      max_ratio:
+        description:
+          - With O(slis[].judge=threshold), fail when value / baseline value > O(slis[].max_ratio). A baseline of 0
+            gives ratio 1 when the value is 0 as well, otherwise an infinite ratio.
+          - With O(slis[].judge=mann_whitney), the effect-size gate (Kayenta's C(allowedIncrease)). A significant
+            increase only fails when mean(canary) / mean(baseline) > O(slis[].max_ratio), a significant decrease
+            only when the ratio < 1 / O(slis[].max_ratio).
+          - Must be greater than 0.
+        type: float
+      judge:
+        description:
+          - V(threshold) compares one value (instant query) with the bounds.
+          - V(mann_whitney) takes O(slis[].range) of samples, one every O(slis[].step), from O(slis[].query) and
+            O(slis[].baseline_query), removes outliers, and classifies the canary as Kayenta's
+            NetflixACAJudge does. Needs the Python library C(scipy) on the host that runs the module.
+        type: str
+        choices: [threshold, mann_whitney]
+        default: threshold
+      range:
+        description:
+          - Only for O(slis[].judge=mann_whitney). How far back the samples reach from O(at), as a Prometheus
+            duration (V(2m), V(90s)) or seconds. Defaults to V(2m).
+        type: str
+      step:
+        description:
+          - Only for O(slis[].judge=mann_whitney). Distance between two samples, as a Prometheus duration or
+            seconds. Defaults to V(5s).
+          - Use a step at least as long as the C(rate()) window in the query, otherwise neighbouring samples overlap,
+            are correlated, and the test sees differences that are not there.
+        type: str
+      confidence:
+        description:
+          - Only for O(slis[].judge=mann_whitney). Confidence level of the test, between 0 and 1 (exclusive); a
+            difference is significant when the p-value is below 1 - O(slis[].confidence).
+        type: float
+        default: 0.98
+      direction:
+        description:
+          - Only for O(slis[].judge=mann_whitney). Which significant change fails the indicator.
+          - V(increase) for metrics where higher is worse (error rates, latency), V(decrease) where lower is worse
+            (throughput, success ratio), V(either) for both.
+        type: str
+        choices: [increase, decrease, either]
+        default: increase
+      min_samples:
+        description:
+          - Only for O(slis[].judge=mann_whitney). Fewest samples (non-NaN points) each of the two range queries
+            must return; with fewer the indicator has no data. A rank test on a handful of samples cannot find a
+            difference, so without this gate too little data would look like a pass.
+        type: int
+        default: 10
+      critical:
+        description:
+          - When V(true), a failure of this indicator fails the whole check with score 0, whatever the other
+            indicators say.
+        type: bool
+        default: false
+      weight:
+        description:
+          - Weight of the indicator in the score (0 or more). The score is 100 * the weight of the passing indicators
+            / the weight of all indicators.
+        type: float
+        default: 1
+      on_no_data:
+        description:
+          - What an indicator without data counts as. Transient Prometheus errors are not "no data", they always
+            make the indicator V(inconclusive).
+          - V(inconclusive) does not pass the indicator and counts as no data.
+          - V(fail) fails the indicator (and the check, if O(slis[].critical)).
+          - V(pass) passes the indicator, for example an error counter that does not exist until the first error.
+            It still counts as no data for the rule that half or more indicators without data make the check
+            V(inconclusive).
+        type: str
+        choices: [fail, inconclusive, pass]
+        default: inconclusive
+  pass_score:
+    description:
+      - The check passes when the score is at least O(pass_score) (and no critical indicator failed).
+    type: float
+    default: 95
+  marginal_score:
+    description:
+      - The check fails when the score is below O(marginal_score). A score between O(marginal_score) and
+        O(pass_score) is V(inconclusive). Must not be greater than O(pass_score).
+    type: float
+    default: 75
+  at:
+    description:
+      - Evaluate the indicators at this past time instead of now (retrospective analysis), as a unix timestamp
+        or an RFC 3339 date-time with a time zone (V(2026-11-21T10:00:00Z)).
+      - Instant queries are evaluated at O(at); range queries end at O(at).
+    type: raw
+  fail_on_verdict:
+    description:
+      - When V(true), the task fails when the verdict is V(fail); the message lists each failing indicator with its
+        value and its bound. All return values are returned with the failure as well.
+      - An V(inconclusive) verdict never fails the task; check RV(verdict) and decide (for example, pause a
+        rollout and retry the check later).
+    type: bool
+    default: true
+requirements:
+  - scipy (only for O(slis[].judge=mann_whitney), on the host that executes the module)
+notes:
+  - All indicators are evaluated at the same instant, RV(evaluated_at), so they describe the same moment.
+  - Malformed PromQL (Prometheus C(bad_data)), a query that fails to evaluate (C(execution)), a query returning
+    several series, HTTP 401/403/404 and TLS errors fail the task with a message naming the indicator and the
+    option; they are configuration errors that retrying cannot fix.
+  - Every indicator without data lowers the score (it does not pass), so with few indicators a single missing one
+    can bring the score below O(marginal_score).
+seealso:
+  - name: Kayenta canary judge
+    description: The NetflixACAJudge and Mann-Whitney classifier this module follows.
+    link: https://github.com/spinnaker/kayenta/tree/master/kayenta-judge
+  - name: Prometheus HTTP API
+    description: The query endpoints this module uses.
+    link: https://prometheus.io/docs/prometheus/latest/querying/api/
+"""
+
+EXAMPLES = r"""
+- name: Gate on absolute SLOs of the candidate pool
+  progressive.delivery.slo_check:
+    prometheus_url: http://127.0.0.1:19090
+    slis:
+      - name: error_rate
+        query: >-
+          sum(rate(http_requests_total{pool="green",code=~"5.."}[1m]))
+          / sum(rate(http_requests_total{pool="green"}[1m]))
+        max: 0.01
+        critical: true
+      - name: p95_latency
+        query: >-
+          histogram_quantile(0.95,
+            sum by (le) (rate(http_request_duration_seconds_bucket{pool="green"}[1m])))
+        max: 0.25
+  register: gate
+
+- name: Compare the canary with the stable pool (Kayenta-style)
+  progressive.delivery.slo_check:
+    prometheus_url: https://prometheus.example.com
+    bearer_token: "{{ vault_prometheus_token }}"
+    slis:
+      - name: error_rate
+        judge: mann_whitney
+        query: >-
+          sum(rate(http_requests_total{pool="green",code=~"5.."}[10s]))
+          / sum(rate(http_requests_total{pool="green"}[10s]))
+        baseline_query: >-
+          sum(rate(http_requests_total{pool="blue",code=~"5.."}[10s]))
+          / sum(rate(http_requests_total{pool="blue"}[10s]))
+        range: 5m
+        step: 10s
+        max_ratio: 1.5
+        critical: true
+      - name: p95_latency
+        query: >-
+          histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{pool="green"}[1m])))
+        baseline_query: >-
+          histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{pool="blue"}[1m])))
+        max_ratio: 1.2
+  register: canary
+
+- name: Stop the rollout when the data is not there yet
+  ansible.builtin.fail:
+    msg: "SLO check inconclusive: {{ canary.reason }}"
+  when: canary.verdict == 'inconclusive'
+
+- name: Look back at a release window
+  progressive.delivery.slo_check:
+    prometheus_url: http://127.0.0.1:19090
+    at: "2026-11-21T10:00:00Z"
+    fail_on_verdict: false
+    slis:
+      - name: availability
+        query: sum(rate(http_requests_total{code!~"5.."}[5m])) / sum(rate(http_requests_total[5m]))
+        min: 0.999
+        on_no_data: fail
+  register: retro
+"""
+
+RETURN = r"""
+verdict:
+  description:
+    - V(pass), V(fail) or V(inconclusive) for the whole check.
+    - V(inconclusive) when half or more of the indicators have no data, when the score is between O(marginal_score)
+      and O(pass_score), or when there is no indicator with a weight above 0.
+  returned: always
+  type: str
+  sample: fail
+score:
+  description:
+    - Weighted share of passing indicators in percent (0 to 100); 0 when a critical indicator failed or when half or
+      more of the indicators have no data.
+  returned: always
+  type: float
+  sample: 50.0
+reason:
+  description: Why the check came to RV(verdict), in plain words.
+  returned: always
+  type: str
+  sample: "critical indicator failed: error_rate"
+evaluated_at:
+  description:
+    - The instant all indicators were evaluated at (RFC 3339, UTC); O(at) when given, else the start of the task.
+  returned: always
+  type: str
+  sample: "2026-11-21T10:00:00.000Z"
+results:
+  description:
+    - One entry per indicator, in the order of O(slis).
+    - Numbers that are infinite (for example a C(histogram_quantile) above the highest bucket) are returned as the
+      strings V(+Inf) or V(-Inf).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The indicator's O(slis[].name).
+      type: str
+      sample: error_rate
+    verdict:
+      description: V(pass), V(fail) or V(inconclusive) (after applying O(slis[].on_no_data)).
+      type: str
+      sample: fail
+    reason:
+      description: Why, in plain words, with the value and the bound or the test statistics.
+      type: str
+      sample: "value 0.052 > max 0.01"
+    no_data:
+      description: Whether the indicator had no data (empty result, NaN, too few samples or a missing baseline).
+      type: bool
+      sample: false
+    error:
+      description: The Prometheus error that made the indicator inconclusive after all retries, else V(null).
+      type: str
+      sample: "http://127.0.0.1:19090/api/v1/query: gave up after 4 attempts in 3.2s: connection refused"
+    judge:
+      description: The judge used, V(threshold) or V(mann_whitney).
+      type: str
+      sample: threshold
+    critical:
+      description: The indicator's O(slis[].critical).
+      type: bool
+      sample: true
+    weight:
+      description: The indicator's O(slis[].weight).
+      type: float
+      sample: 1.0
+    on_no_data:
+      description: The indicator's O(slis[].on_no_data).
+      type: str
+      sample: inconclusive
+    query:
+      description: The exact PromQL sent for O(slis[].query).
+      type: str
+      sample: sum(rate(http_requests_total{code="500"}[1m])) / sum(rate(http_requests_total[1m]))
+    baseline_query:
+      description: The exact PromQL sent for O(slis[].baseline_query), or V(null).
+      type: str
+      sample: null
+    value:
+      description:
+        - The indicator's value; for V(mann_whitney) the mean of the canary samples. V(null) without data.
+      type: raw
+      sample: 0.052
+    baseline_value:
+      description: The baseline's value (mean of the baseline samples for V(mann_whitney)), or V(null).
+      type: raw
+      sample: 0.011
+    ratio:
+      description:
+        - RV(results[].value) / RV(results[].baseline_value) (ratio of the means for V(mann_whitney)), or V(null).
+      type: raw
+      sample: 4.73
+    bounds:
+      description: The bounds the indicator was judged by (V(null) when not set).
+      type: dict
+      contains:
+        min:
+          description: O(slis[].min).
+          type: float
+        max:
+          description: O(slis[].max).
+          type: float
+        max_increase:
+          description: O(slis[].max_increase).
+          type: float
+        max_ratio:
+          description: O(slis[].max_ratio).
+          type: float
+      sample: {"min": null, "max": 0.01, "max_increase": null, "max_ratio": null}
+    samples:
+      description:
+        - Number of values each query returned (non-NaN points; 0 or 1 for instant queries). V(null) for a query
+          not configured or not evaluated.
+      type: dict
+      contains:
+        query:
+          description: Values returned by O(slis[].query).
+          type: int
+        baseline_query:
+          description: Values returned by O(slis[].baseline_query).
+          type: int
+      sample: {"query": 24, "baseline_query": 25}
+    removed_outliers:
+      description: Samples removed as outliers before the Mann-Whitney test (V(null) for V(threshold)).
+      type: int
+      sample: 1
+    classification:
+      description: Kayenta's label for V(mann_whitney) (V(Pass), V(High), V(Low), V(Nodata)), else V(null).
+      type: str
+      sample: High
+    p_value:
+      description: Two-sided Mann-Whitney U p-value, or V(null).
+      type: float
+      sample: 0.00002
+    hodges_lehmann:
+      description: Hodges-Lehmann estimate of the shift of the canary relative to the baseline, or V(null).
+      type: float
+      sample: 0.098
+    ci_lower:
+      description: Lower end of the O(slis[].confidence) interval of that shift, or V(null).
+      type: float
+      sample: 0.081
+    ci_upper:
+      description: Upper end of the O(slis[].confidence) interval of that shift, or V(null).
+      type: float
+      sample: 0.117
+    range:
+      description: The sample range for V(mann_whitney) as given or defaulted (V(2m)), else V(null).
+      type: str
+      sample: 2m
+    step:
+      description: The sample step for V(mann_whitney) as given or defaulted (V(5s)), else V(null).
+      type: str
+      sample: 5s
+    warnings:
+      description: Warnings Prometheus returned with the answers.
+      type: list
+      elements: str
+      sample: []
+"""
+
+import math  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Mapping  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from typing import Any  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator  # noqa: E402
+from ansible_collections.progressive.delivery.plugins.module_utils._judge import (  # noqa: E402
+    DIRECTIONS,
+    FAIL,
+    HAS_SCIPY,
+    INCONCLUSIVE,
+    NODATA,
+    PASS,
+    SCIPY_IMPORT_ERROR,
+    IndicatorOutcome,
+    mann_whitney_classify,
+    overall_verdict,
+    threshold_verdict,
+)
+from ansible_collections.progressive.delivery.plugins.module_utils._prometheus import (  # noqa: E402
+    MAX_POINTS_PER_SERIES,
+    PROMETHEUS_MUTUALLY_EXCLUSIVE,
+    PROMETHEUS_REQUIRED_TOGETHER,
+    MultipleSeriesError,
+    PrometheusClient,
+    PrometheusConfig,
+    PrometheusError,
+    PrometheusRejected,
+    PrometheusUnavailable,
+    QueryResult,
+    format_time,
+    instant_value,
+    parse_duration,
+    parse_time,
+    prometheus_argument_spec,
+    range_step_points,
+    single_series,
+)
+
+JUDGES = ("threshold", "mann_whitney")
+NO_DATA_POLICIES = ("fail", "inconclusive", "pass")
+BOUND_OPTIONS = ("min", "max", "max_increase", "max_ratio")
+DEFAULT_RANGE = "2m"
+DEFAULT_STEP = "5s"
+#: How far in the future ``at`` may lie (clock skew between hosts), in seconds.
+FUTURE_TOLERANCE = 60.0
+
+SLI_OPTIONS: dict[str, dict[str, Any]] = {
+    "name": {"type": "str", "required": True},
+    "query": {"type": "str", "required": True},
+    "max": {"type": "float"},
+    "min": {"type": "float"},
+    "baseline_query": {"type": "str"},
+    "max_increase": {"type": "float"},
+    "max_ratio": {"type": "float"},
+    "judge": {"type": "str", "choices": list(JUDGES), "default": "threshold"},
+    "range": {"type": "str"},
+    "step": {"type": "str"},
+    "confidence": {"type": "float", "default": 0.98},
+    "direction": {"type": "str", "choices": list(DIRECTIONS), "default": "increase"},
+    "min_samples": {"type": "int", "default": 10},
+    "critical": {"type": "bool", "default": False},
+    "weight": {"type": "float", "default": 1.0},
+    "on_no_data": {"type": "str", "choices": list(NO_DATA_POLICIES), "default": "inconclusive"},
+}
+
+
+def argument_spec() -> dict[str, dict[str, Any]]:
+    spec = prometheus_argument_spec()
+    spec.update(
+        slis={"type": "list", "elements": "dict", "required": True, "options": SLI_OPTIONS},
+        pass_score={"type": "float", "default": 95.0, "no_log": False},
+        marginal_score={"type": "float", "default": 75.0},
+        at={"type": "raw"},
+        fail_on_verdict={"type": "bool", "default": True},
+    )
+    return spec
+
+
+# --------------------------------------------------------------------------------------------------
+# Validation (pure; unit-tested)
+# --------------------------------------------------------------------------------------------------
+def _label(sli: Mapping[str, Any], index: int) -> str:
+    name = sli.get("name") if isinstance(sli, Mapping) else None
+    return f"slis[{index}] ({name!r})" if name else f"slis[{index}]"
+
+
+def sli_type_errors(slis: Any) -> list[str]:
+    """Ansible's own type/choice validation of each indicator, with messages that name the indicator.
+
+    Used to replace AnsibleModule's generic "found in 'slis'" message, which does not say which indicator is wrong.
+    """
+    if not isinstance(slis, list):
+        return []
+    errors = []
+    for index, sli in enumerate(slis):
+        if not isinstance(sli, Mapping):
+            errors.append(f"{_label(sli, index)}: each indicator must be a dictionary with name and query,"
+                          f" got {sli!r}")
+            continue
+        result = ArgumentSpecValidator(SLI_OPTIONS).validate(dict(sli))
+        errors += [f"{_label(sli, index)}: {message}" for message in result.error_messages]
+    return errors
+
+
+def _threshold_problems(sli: Mapping[str, Any]) -> list[str]:
+    problems = []
+    bounds = [key for key in BOUND_OPTIONS if sli.get(key) is not None]
+    if not bounds:
+        problems.append("judge 'threshold' needs at least one bound: min, max, or max_increase / max_ratio together"
+                        " with baseline_query")
+    for key in ("max_increase", "max_ratio"):
+        if sli.get(key) is not None and not sli.get("baseline_query"):
+            problems.append(f"option {key} compares with a baseline and needs baseline_query")
+    for key in ("range", "step"):
+        if sli.get(key) is not None:
+            problems.append(f"option {key} only applies to judge 'mann_whitney' (this indicator uses 'threshold')")
+    return problems
+
+
+def _sampling_problems(sli: Mapping[str, Any]) -> list[str]:
+    try:
+        range_s = parse_duration(sli.get("range") or DEFAULT_RANGE)
+    except ValueError as exc:
+        return [f"option range: {exc}"]
+    try:
+        step_s = parse_duration(sli.get("step") or DEFAULT_STEP)
+    except ValueError as exc:
+        return [f"option step: {exc}"]
+    points = range_step_points(range_s, step_s)
+    if step_s > range_s:
+        return [f"option step ({sli.get('step') or DEFAULT_STEP}) must not be longer than range"
+                f" ({sli.get('range') or DEFAULT_RANGE})"]
+    if points > MAX_POINTS_PER_SERIES:
+        return [f"range / step gives {points} samples, Prometheus returns at most {MAX_POINTS_PER_SERIES}:"
+                " use a longer step"]
+    if points < sli.get("min_samples", 10):
+        return [f"range {sli.get('range') or DEFAULT_RANGE} / step {sli.get('step') or DEFAULT_STEP} gives at most"
+                f" {points} samples, fewer than min_samples {sli.get('min_samples', 10)}: use a longer range or a"
+                " shorter step"]
+    return []
+
+
+def _mann_whitney_problems(sli: Mapping[str, Any]) -> list[str]:
+    problems = []
+    if not sli.get("baseline_query"):
+        problems.append("judge 'mann_whitney' compares two samples and needs baseline_query")
+    if sli.get("max_increase") is not None:
+        problems.append("option max_increase is not used by judge 'mann_whitney': use max_ratio as the effect-size"
+                        " gate, or add a second indicator with judge 'threshold'")
+    confidence = sli.get("confidence", 0.98)
+    if not 0 < confidence < 1:
+        problems.append(f"option confidence must be between 0 and 1 (exclusive), got {confidence}")
+    if sli.get("min_samples", 10) < 3:
+        problems.append(f"option min_samples must be 3 or more, got {sli.get('min_samples')}")
+    return problems + _sampling_problems(sli)
+
+
+def _common_problems(sli: Mapping[str, Any]) -> list[str]:
+    problems = []
+    if not str(sli.get("name") or "").strip():
+        problems.append("option name must not be empty")
+    if not str(sli.get("query") or "").strip():
+        problems.append("option query must not be empty")
+    weight = sli.get("weight", 1.0)
+    if not (math.isfinite(weight) and weight >= 0):
+        problems.append(f"option weight must be a finite number, 0 or more, got {weight}")
+    if sli.get("max_ratio") is not None and not sli["max_ratio"] > 0:
+        problems.append(f"option max_ratio must be greater than 0, got {sli['max_ratio']}")
+    if sli.get("min") is not None and sli.get("max") is not None and sli["min"] > sli["max"]:
+        problems.append(f"option min ({sli['min']}) must not be greater than max ({sli['max']})")
+    return problems
+
+
+def sli_problems(sli: Mapping[str, Any]) -> list[str]:
+    """Cross-field problems of one indicator (after Ansible's type validation), as plain-words strings."""
+    judge = sli.get("judge") or "threshold"
+    if judge not in JUDGES:
+        return [f"option judge must be one of {', '.join(JUDGES)}, got {judge!r}"]
+    specific = _threshold_problems(sli) if judge == "threshold" else _mann_whitney_problems(sli)
+    return _common_problems(sli) + specific
+
+
+def validate_slis(slis: list[Mapping[str, Any]]) -> list[str]:
+    """All problems of all indicators, each prefixed with ``slis[i] ('name')``; also duplicate names."""
+    errors = []
+    if not slis:
+        errors.append("slis must list at least one indicator")
+    seen: dict[str, int] = {}
+    for index, sli in enumerate(slis):
+        errors += [f"{_label(sli, index)}: {problem}" for problem in sli_problems(sli)]
+        name = sli.get("name")
+        if name in seen:
+            errors.append(f"{_label(sli, index)}: option name {name!r} is already used by slis[{seen[name]}];"
+                          " names must be unique")
+        seen.setdefault(name, index)
+    return errors
+
+
+def validate_scores(pass_score: float, marginal_score: float) -> list[str]:
+    errors = []
+    for option, value in (("pass_score", pass_score), ("marginal_score", marginal_score)):
+        if not 0 <= value <= 100:
+            errors.append(f"option {option} must be between 0 and 100, got {value}")
+    if marginal_score > pass_score:
+        errors.append(f"option marginal_score ({marginal_score}) must not be greater than pass_score ({pass_score})")
+    return errors
+
+
+def evaluation_time(at: Any, now: float) -> float:
+    """Unix time to evaluate at: ``at`` parsed (not in the future), or ``now``. ``ValueError`` names the option."""
+    if at is None or (isinstance(at, str) and not at.strip()):
+        return now
+    try:
+        moment = parse_time(at)
+    except ValueError as exc:
+        raise ValueError(f"option at: {exc}") from None
+    if moment > now + FUTURE_TOLERANCE:
+        raise ValueError(f"option at: {at!r} ({format_time(moment)}) is in the future; slo_check only looks back")
+    return moment
+
+
+# --------------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------------
+class IndicatorConfigError(Exception):
+    """A problem that retrying cannot fix (malformed PromQL, several series, auth): fail the task."""
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One validated indicator: its position in ``slis`` and its options (``indicator.max`` reads ``params["max"]``)."""
+
+    index: int
+    params: Mapping[str, Any]
+
+    def __getattr__(self, key: str) -> Any:
+        if key in SLI_OPTIONS:
+            return self.params.get(key)
+        raise AttributeError(key)
+
+    @property
+    def label(self) -> str:
+        return _label(self.params, self.index)
+
+    @property
+    def range_text(self) -> str:
+        return self.params.get("range") or DEFAULT_RANGE
+
+    @property
+    def step_text(self) -> str:
+        return self.params.get("step") or DEFAULT_STEP
+
+
+@dataclass
+class Outcome:
+    """What a judge found for one indicator, before ``on_no_data`` is applied."""
+
+    verdict: str
+    reason: str
+    value: float | None = None
+    baseline_value: float | None = None
+    ratio: float | None = None
+    samples: dict[str, int | None] = field(default_factory=lambda: {"query": None, "baseline_query": None})
+    stats: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def _json_number(value: Any) -> Any:
+    """JSON-safe number: NaN -> None, +/-inf -> "+Inf"/"-Inf" (Prometheus' notation), else a float."""
+    if value is None:
+        return None
+    number = float(value)
+    if math.isnan(number):
+        return None
+    if math.isinf(number):
+        return "+Inf" if number > 0 else "-Inf"
+    return number
+
+
+def _ratio_or_none(value: float | None, baseline: float | None) -> float | None:
+    if value is None or baseline is None:
+        return None
+    if baseline == 0:
+        return 1.0 if value == 0 else math.copysign(math.inf, value)
+    return value / baseline
+
+
+def _run_query(indicator: Indicator, option: str, fetch: Any) -> QueryResult:
+    """Run one query; permanent errors become :class:`IndicatorConfigError` naming the indicator and the option."""
+    query = indicator.params[option]
+    try:
+        return fetch(query)
+    except PrometheusRejected as exc:
+        if exc.error_type or exc.error:
+            message = f"Prometheus rejected {query!r} ({exc.error_type or 'error'}): {exc.error}"
+        else:
+            message = f"the request for {query!r} failed: {exc}"
+        raise IndicatorConfigError(f"{indicator.label}: option {option}: {message}") from None
+    except PrometheusUnavailable:
+        raise
+    except PrometheusError as exc:
+        raise IndicatorConfigError(f"{indicator.label}: option {option}: {exc} (query {query!r})") from None
+
+
+def _one_series(indicator: Indicator, option: str, result: QueryResult) -> Any:
+    try:
+        return single_series(result)
+    except MultipleSeriesError as exc:
+        raise IndicatorConfigError(f"{indicator.label}: option {option}: {exc} (query {indicator.params[option]!r})"
+                                   ) from None
+
+
+def _instant(client: PrometheusClient, indicator: Indicator, option: str, at: float) -> tuple[float | None, int,
+                                                                                              list[str]]:
+    result = _run_query(indicator, option, lambda query: client.query(query, at))
+    _one_series(indicator, option, result)
+    value = instant_value(result)
+    return value, (0 if value is None else 1), result.warnings
+
+
+def judge_threshold(client: PrometheusClient, indicator: Indicator, at: float) -> Outcome:
+    value, count, warnings = _instant(client, indicator, "query", at)
+    baseline, baseline_count = None, None
+    if indicator.baseline_query:
+        baseline, baseline_count, more = _instant(client, indicator, "baseline_query", at)
+        warnings = warnings + more
+    verdict, reason = threshold_verdict(value, indicator.min, indicator.max, baseline, indicator.max_increase,
+                                        indicator.max_ratio)
+    return Outcome(verdict, reason, value, baseline, _ratio_or_none(value, baseline),
+                   {"query": count, "baseline_query": baseline_count}, warnings=warnings)
+
+
+def _range_values(client: PrometheusClient, indicator: Indicator, option: str, at: float) -> tuple[list[float],
+                                                                                                   list[str]]:
+    range_s, step_s = parse_duration(indicator.range_text), parse_duration(indicator.step_text)
+    result = _run_query(indicator, option, lambda query: client.query_range(query, at - range_s, at, step_s))
+    series = _one_series(indicator, option, result)
+    values = [] if series is None else [value for value in series.values if not math.isnan(value)]
+    return values, result.warnings
+
+
+def _mean(values: list[float]) -> float | None:
+    return math.fsum(values) / len(values) if values else None
+
+
+def _too_few(indicator: Indicator, canary: list[float], baseline: list[float]) -> str | None:
+    minimum = indicator.min_samples
+    short = [f"{what} has {len(values)}" for what, values in (("query", canary), ("baseline_query", baseline))
+             if len(values) < minimum]
+    if not short:
+        return None
+    return f"no data: too few samples over the last {indicator.range_text} ({', '.join(short)}; min_samples {minimum})"
+
+
+def judge_mann_whitney(client: PrometheusClient, indicator: Indicator, at: float) -> Outcome:
+    canary, warnings = _range_values(client, indicator, "query", at)
+    baseline, more = _range_values(client, indicator, "baseline_query", at)
+    value, baseline_value = _mean(canary), _mean(baseline)
+    outcome = Outcome(NODATA, "", value, baseline_value, _ratio_or_none(value, baseline_value),
+                      {"query": len(canary), "baseline_query": len(baseline)}, warnings=warnings + more)
+    too_few = _too_few(indicator, canary, baseline)
+    if too_few:
+        outcome.reason = too_few
+        return outcome
+    result = mann_whitney_classify(canary, baseline, confidence=indicator.confidence, direction=indicator.direction,
+                                   effect_size_max_ratio=indicator.max_ratio)
+    outcome.verdict, outcome.reason = result.verdict, result.reason
+    outcome.stats = {key: getattr(result, key) for key in ("classification", "p_value", "hodges_lehmann", "ci_lower",
+                                                           "ci_upper", "removed_outliers")}
+    _apply_absolute_bounds(outcome, indicator)
+    return outcome
+
+
+def _apply_absolute_bounds(outcome: Outcome, indicator: Indicator) -> None:
+    """With mann_whitney, min/max still bound the canary mean; a violated bound fails the indicator."""
+    if outcome.value is None or (indicator.min is None and indicator.max is None):
+        return
+    verdict, reason = threshold_verdict(outcome.value, indicator.min, indicator.max)
+    if verdict == FAIL:
+        outcome.verdict = FAIL
+        outcome.reason = f"mean of the canary samples: {reason}; test: {outcome.reason}"
+    elif outcome.verdict != NODATA:
+        outcome.reason = f"{outcome.reason}; mean of the canary samples: {reason}"
+
+
+def judge(client: PrometheusClient, indicator: Indicator, at: float) -> Outcome:
+    """Judge one indicator. Transient failures after all retries give an inconclusive outcome with the error."""
+    try:
+        if indicator.judge == "mann_whitney":
+            return judge_mann_whitney(client, indicator, at)
+        return judge_threshold(client, indicator, at)
+    except PrometheusUnavailable as exc:
+        return Outcome(INCONCLUSIVE, f"Prometheus did not answer: {exc}", error=str(exc))
+
+
+def _apply_no_data_policy(outcome: Outcome, indicator: Indicator) -> str:
+    if outcome.verdict != NODATA:
+        return outcome.verdict
+    policy = indicator.on_no_data
+    outcome.reason = f"{outcome.reason}; counted as {policy} (on_no_data={policy})"
+    return {"fail": FAIL, "pass": PASS}.get(policy, INCONCLUSIVE)
+
+
+def indicator_result(indicator: Indicator, outcome: Outcome) -> dict[str, Any]:
+    """The returned ``results[]`` entry."""
+    no_data = outcome.verdict == NODATA
+    verdict = _apply_no_data_policy(outcome, indicator)
+    mann_whitney = indicator.judge == "mann_whitney"
+    stats = {key: outcome.stats.get(key) for key in ("classification", "p_value", "hodges_lehmann", "ci_lower",
+                                                     "ci_upper", "removed_outliers")}
+    for key in ("p_value", "hodges_lehmann", "ci_lower", "ci_upper"):
+        stats[key] = _json_number(stats[key])
+    return {
+        "name": indicator.name, "verdict": verdict, "reason": outcome.reason, "no_data": no_data,
+        "error": outcome.error, "judge": indicator.judge, "critical": indicator.critical,
+        "weight": indicator.weight, "on_no_data": indicator.on_no_data, "query": indicator.query,
+        "baseline_query": indicator.baseline_query, "value": _json_number(outcome.value),
+        "baseline_value": _json_number(outcome.baseline_value), "ratio": _json_number(outcome.ratio),
+        "bounds": {key: _json_number(indicator.params.get(key)) for key in BOUND_OPTIONS},
+        "samples": dict(outcome.samples), **stats,
+        "range": indicator.range_text if mann_whitney else None,
+        "step": indicator.step_text if mann_whitney else None,
+        "warnings": list(outcome.warnings),
+    }
+
+
+def _missing_data(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Indicators that count as "no data" for the half-or-more rule (on_no_data=fail makes it a real failure)."""
+    return [result for result in results
+            if result["error"] or (result["no_data"] and result["on_no_data"] != "fail")]
+
+
+def summarize(results: list[dict[str, Any]], pass_score: float, marginal_score: float) -> tuple[str, float, str]:
+    """Overall ``(verdict, score, reason)`` as :func:`overall_verdict`; on_no_data=pass cannot hide missing data."""
+    outcomes = [IndicatorOutcome(result["name"], result["verdict"], result["weight"], result["critical"])
+                for result in results]
+    verdict, score, reason = overall_verdict(outcomes, pass_score, marginal_score)
+    missing = _missing_data(results)
+    if verdict != FAIL and results and 2 * len(missing) >= len(results):
+        names = ", ".join(result["name"] for result in missing)
+        return INCONCLUSIVE, 0.0, (f"{len(missing)} of {len(results)} indicators have no data ({names});"
+                                   " not enough data to judge")
+    return verdict, score, reason
+
+
+def failure_message(verdict_reason: str, results: list[dict[str, Any]]) -> str:
+    """The task's failure message: the overall reason, then each failing (else each non-passing) indicator."""
+    failing = [result for result in results if result["verdict"] == FAIL] or \
+        [result for result in results if result["verdict"] != PASS]
+    details = "; ".join(f"{result['name']} ({result['verdict']}): {result['reason']}" for result in failing)
+    return f"SLO check failed: {verdict_reason}. " + (f"Indicators: {details}" if details else "")
+
+
+def run_check(client: PrometheusClient, indicators: list[Indicator], at: float, pass_score: float,
+              marginal_score: float) -> dict[str, Any]:
+    """Evaluate every indicator at ``at`` and fold the verdicts. Raises :class:`IndicatorConfigError`."""
+    results = [indicator_result(indicator, judge(client, indicator, at)) for indicator in indicators]
+    verdict, score, reason = summarize(results, pass_score, marginal_score)
+    return {"changed": False, "verdict": verdict, "score": round(score, 4), "reason": reason,
+            "evaluated_at": format_time(at), "results": results}
+
+
+# --------------------------------------------------------------------------------------------------
+# Module
+# --------------------------------------------------------------------------------------------------
+class SloCheckModule(AnsibleModule):
+    """AnsibleModule whose argument errors inside ``slis`` say which indicator is wrong.
+
+    AnsibleModule validates ``slis`` against :data:`SLI_OPTIONS` itself, but its messages end in "found in 'slis'"
+    without saying which element. When construction fails on ``slis`` we validate each element again, with the same
+    Ansible validator, and report the messages prefixed with ``slis[i] ('name')``.
+    """
+
+    arguments_checked = False
+
+    def fail_json(self, msg: str, **kwargs: Any) -> None:  # type: ignore[override]
+        if not self.arguments_checked and "slis" in str(msg):
+            detailed = sli_type_errors(self.params.get("slis"))
+            if detailed:
+                msg = "; ".join(detailed)
+        super().fail_json(msg=msg, **kwargs)
+
+
+def _fail_on_problems(module: AnsibleModule, problems: list[str]) -> None:
+    if problems:
+        module.fail_json(msg="; ".join(problems))
+
+
+def _check_scipy(module: AnsibleModule, indicators: list[Indicator]) -> None:
+    if HAS_SCIPY:
+        return
+    users = [indicator.name for indicator in indicators if indicator.judge == "mann_whitney"]
+    if users:
+        module.fail_json(msg=missing_required_lib("scipy", reason=f"for judge mann_whitney ({', '.join(users)})"),
+                         exception=SCIPY_IMPORT_ERROR)
+
+
+def _client(module: AnsibleModule) -> PrometheusClient:
+    try:
+        return PrometheusClient(PrometheusConfig.from_params(module.params))
+    except ValueError as exc:
+        module.fail_json(msg=f"option {exc}")
+        raise  # not reached: fail_json exits
+
+
+def main() -> None:
+    module = SloCheckModule(argument_spec=argument_spec(), supports_check_mode=True,
+                            mutually_exclusive=PROMETHEUS_MUTUALLY_EXCLUSIVE,
+                            required_together=PROMETHEUS_REQUIRED_TOGETHER)
+    module.arguments_checked = True
+    params = module.params
+    _fail_on_problems(module, validate_slis(params["slis"]) +
+                      validate_scores(params["pass_score"], params["marginal_score"]))
+    indicators = [Indicator(index, sli) for index, sli in enumerate(params["slis"])]
+    _check_scipy(module, indicators)
+    try:
+        at = evaluation_time(params["at"], time.time())
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    client = _client(module)
+    try:
+        result = run_check(client, indicators, at, params["pass_score"], params["marginal_score"])
+    except IndicatorConfigError as exc:
+        module.fail_json(msg=str(exc))
+    if params["fail_on_verdict"] and result["verdict"] == FAIL:
+        module.fail_json(msg=failure_message(result["reason"], result["results"]), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
