@@ -575,11 +575,13 @@ def overall_verdict(results: Iterable[IndicatorOutcome | tuple[str, float]], pas
 
     1. no indicators, or total weight 0 -> inconclusive, score 0;
     2. any critical indicator with verdict ``"fail"`` -> fail, score 0 (Kayenta zeroes the score on a critical
-       failure; a critical indicator without data is not a failure here, it counts as no data);
+       failure; a critical indicator without data is not a failure here, it counts as no data and holds the
+       verdict at inconclusive);
     3. half or more of the indicators (by count) without data (``"inconclusive"``/``"nodata"``) -> inconclusive,
-       score 0: a gate must never pass on missing data;
-    4. score >= ``pass_score`` -> pass; score < ``marginal_score`` -> fail; otherwise inconclusive (marginal),
-       like Kayenta's ThresholdScoreClassifier.
+       score 0: a gate must never pass on missing data; nor does it pass while a critical indicator has no data;
+    4. score >= ``pass_score`` -> pass; score < ``marginal_score`` even if every indicator without data had
+       passed -> fail; some indicators without data -> inconclusive (missing data holds a rollout, it neither
+       passes nor fails it); otherwise inconclusive (marginal), like Kayenta's ThresholdScoreClassifier.
     """
     if marginal_score > pass_score:
         raise ValueError(f"marginal_score ({marginal_score}) must not be greater than pass_score ({pass_score})")
@@ -594,12 +596,21 @@ def overall_verdict(results: Iterable[IndicatorOutcome | tuple[str, float]], pas
         return INCONCLUSIVE, 0.0, (f"{len(nodata)} of {len(outcomes)} indicators have no data"
                                    f" ({_names(nodata)}); not enough data to judge")
     value = score(outcomes)
+    # what the score would be if every indicator without data had passed: missing data may hold a rollout
+    # (inconclusive) but never fails it on its own, and never passes it
+    best = score([outcome if outcome.has_data else IndicatorOutcome(outcome.name, PASS, outcome.weight)
+                  for outcome in outcomes])
     failed = [outcome for outcome in outcomes if outcome.verdict != PASS]
     detail = f"; not passing: {_names(failed)}" if failed else ""
-    if value >= pass_score:
+    critical_missing = [outcome for outcome in outcomes if outcome.critical and not outcome.has_data]
+    if value >= pass_score and not critical_missing:
         return PASS, value, f"score {_fmt(value, 4)} >= pass_score {_fmt(pass_score)}{detail}"
-    if value < marginal_score:
+    if best < marginal_score:
         return FAIL, value, f"score {_fmt(value, 4)} < marginal_score {_fmt(marginal_score)}{detail}"
+    if nodata:
+        return INCONCLUSIVE, value, (f"score {_fmt(value, 4)} with {_names(nodata)} missing; it could be up to"
+                                     f" {_fmt(best, 4)} with their data, not enough evidence to pass or fail"
+                                     f"{detail}")
     return INCONCLUSIVE, value, (f"marginal: score {_fmt(value, 4)} is between marginal_score"
                                  f" {_fmt(marginal_score)} and pass_score {_fmt(pass_score)}{detail}")
 

@@ -96,13 +96,15 @@ def _task_results(stdout: str) -> dict[str, dict[str, Any]]:
 
 
 def run_playbook(tasks: list[dict[str, Any]], *, args: tuple[str, ...] = (), json_output: bool = True,
-                 ignore_errors: bool = True, timeout: float = 180.0) -> PlaybookRun:
-    """Run ``tasks`` on localhost with a real ansible-playbook; with ``json_output`` parse each task's result.
+                 ignore_errors: bool = True, timeout: float = 180.0, play: list[dict[str, Any]] | None = None
+                 ) -> PlaybookRun:
+    """Run ``tasks`` (or a whole ``play``) on localhost with a real ansible-playbook; with ``json_output`` parse
+    each task's result.
 
     Every task gets ``ignore_errors`` (unless given) so one failing check does not hide the next one.
     """
     tasks = [{"ignore_errors": ignore_errors, **task} for task in tasks]
-    play = [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+    play = play or [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
     with tempfile.TemporaryDirectory(prefix="slo-play-") as tmp:
         playbook = Path(tmp) / "play.yml"
         playbook.write_text(json.dumps(play, indent=1))

@@ -217,6 +217,7 @@ def test_empty_vector_follows_on_no_data(demo):
         task("pass_with_data", demo.url,
              [*healthy, {"name": "ghost", "query": missing, "max": 1, "on_no_data": "pass"}]),
         task("nan", demo.url, [{"name": "zero_by_zero", "query": "vector(0) / vector(0)", "max": 1}]),
+        task("one_missing_of_three", demo.url, [*healthy, {"name": "ghost", "query": missing, "max": 1}]),
     ])
     failed = run["fail"]
     assert failed["results"][0]["verdict"] == "fail" and failed["results"][0]["no_data"] is True
@@ -238,6 +239,21 @@ def test_empty_vector_follows_on_no_data(demo):
     nan = run["nan"]
     assert nan["results"][0]["no_data"] is True and nan["results"][0]["value"] is None
     assert nan["verdict"] == "inconclusive"
+
+    # two healthy indicators and one without data: score 66.7 < marginal 75, yet missing data holds, never fails
+    partial = run["one_missing_of_three"]
+    assert [entry["verdict"] for entry in partial["results"]] == ["pass", "pass", "inconclusive"]
+    assert partial["verdict"] == "inconclusive" and not partial.get("failed")
+    assert round(partial["score"], 1) == 66.7
+
+
+def test_module_defaults_group_sets_the_connection(demo):
+    play = [{"hosts": "localhost", "gather_facts": False,
+             "module_defaults": {"group/progressive.delivery.all": {"prometheus_url": demo.url}},
+             "tasks": [{"name": "grouped",
+                        "progressive.delivery.slo_check": {"slis": threshold_slis(demo.pool("healthy"))}}]}]
+    run = run_playbook([], play=play)
+    assert run["grouped"]["verdict"] == "pass"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -462,10 +462,31 @@ def test_overall_critical_fail_wins():
     assert "critical" in reason and "i2" in reason
 
 
-def test_overall_critical_without_data_is_not_a_failure():
-    verdict, value, _reason = overall_verdict(outcomes(("pass", 20.0), ("pass", 20.0), ("inconclusive", 1.0, True)))
-    assert verdict == "pass"
+def test_overall_critical_without_data_is_neither_failure_nor_pass():
+    verdict, value, reason = overall_verdict(outcomes(("pass", 20.0), ("pass", 20.0), ("inconclusive", 1.0, True)))
+    assert verdict == "inconclusive"
     assert value == pytest.approx(4000 / 41)
+    assert "i2 missing" in reason
+
+
+def test_overall_one_missing_of_three_holds_instead_of_failing():
+    # score 66.7 < marginal 75, but only because of missing data: with it the score could be 100
+    verdict, value, reason = overall_verdict(outcomes(("pass",), ("pass",), ("nodata",)))
+    assert verdict == "inconclusive"
+    assert value == pytest.approx(200 / 3)
+    assert "could be up to 100" in reason
+
+
+def test_overall_failures_with_data_fail_even_when_something_is_missing():
+    # two of five fail with data: even if the missing one passed, 60 < 75
+    verdict, _value, _reason = overall_verdict(outcomes(("pass",), ("pass",), ("fail",), ("fail",), ("nodata",)))
+    assert verdict == "fail"
+
+
+def test_overall_missing_data_never_lifts_a_marginal_score_to_pass():
+    # 18 of 20 pass (90: marginal), one fails, one missing: best case 95 would pass, but missing data never does
+    verdict, value, _reason = overall_verdict(outcomes(*[("pass",)] * 18, ("fail",), ("nodata",)))
+    assert (verdict, value) == ("inconclusive", 90.0)
 
 
 @pytest.mark.parametrize("missing", ["inconclusive", "nodata"])

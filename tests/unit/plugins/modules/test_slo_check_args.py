@@ -11,6 +11,7 @@ import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.progressive.delivery.plugins.doc_fragments._prometheus import ModuleDocFragment
+from ansible_collections.progressive.delivery.plugins.module_utils import _slo
 from ansible_collections.progressive.delivery.plugins.module_utils._prometheus import (
     PrometheusRejected,
     PrometheusUnavailable,
@@ -22,7 +23,7 @@ from ansible_collections.progressive.delivery.plugins.modules import slo_check
 
 def sli(**fields):
     """One indicator as Ansible hands it to the module (defaults filled in by the real validator)."""
-    result = ArgumentSpecValidator(slo_check.SLI_OPTIONS).validate({"name": "err", "query": "q", **fields})
+    result = ArgumentSpecValidator(_slo.SLI_OPTIONS).validate({"name": "err", "query": "q", **fields})
     assert not result.error_messages, result.error_messages
     return result.validated_parameters
 
@@ -44,7 +45,7 @@ def _same_default(doc, spec):
 
 @pytest.mark.parametrize(("doc", "spec"), [
     (_doc_options(), slo_check.argument_spec()),
-    (_doc_options()["slis"]["suboptions"], slo_check.SLI_OPTIONS),
+    (_doc_options()["slis"]["suboptions"], _slo.SLI_OPTIONS),
 ])
 def test_documentation_matches_argument_spec(doc, spec):
     assert set(doc) == set(spec)
@@ -65,21 +66,21 @@ def test_secrets_are_no_log():
 # per-indicator type errors name the indicator
 # ---------------------------------------------------------------------------------------------
 def test_type_errors_name_the_indicator_and_option():
-    errors = slo_check.sli_type_errors([{"name": "ok", "query": "q", "max": 1},
-                                        {"name": "p95", "query": "q", "max": "abc"}])
+    errors = _slo.sli_type_errors([{"name": "ok", "query": "q", "max": 1},
+                                   {"name": "p95", "query": "q", "max": "abc"}])
     assert len(errors) == 1
     assert errors[0].startswith("slis[1] ('p95'): ")
     assert "'max'" in errors[0] and "float" in errors[0]
 
 
 def test_unknown_judge_names_the_indicator_and_the_allowed_values():
-    errors = slo_check.sli_type_errors([{"name": "lat", "query": "q", "judge": "kayenta"}])
+    errors = _slo.sli_type_errors([{"name": "lat", "query": "q", "judge": "kayenta"}])
     assert errors[0].startswith("slis[0] ('lat'): ")
     assert "threshold, mann_whitney" in errors[0] and "kayenta" in errors[0]
 
 
 def test_unknown_suboption_and_non_dict_elements():
-    errors = slo_check.sli_type_errors([{"name": "a", "query": "q", "maximum": 1}, "oops"])
+    errors = _slo.sli_type_errors([{"name": "a", "query": "q", "maximum": 1}, "oops"])
     assert errors[0].startswith("slis[0] ('a'): ") and "maximum" in errors[0]
     assert errors[1].startswith("slis[1]: ") and "dictionary" in errors[1]
 
@@ -88,7 +89,7 @@ def test_unknown_suboption_and_non_dict_elements():
 # cross-field validation
 # ---------------------------------------------------------------------------------------------
 def problems(**fields):
-    return slo_check.validate_slis([sli(**fields)])
+    return _slo.validate_slis([sli(**fields)])
 
 
 def test_valid_indicators_have_no_problems():
@@ -125,14 +126,14 @@ def test_problems_name_the_indicator_and_the_option(fields, expected):
 
 
 def test_unknown_judge_is_caught_without_ansible_choices_too():
-    found = slo_check.validate_slis([{"name": "x", "query": "q", "judge": "bayes"}])
+    found = _slo.validate_slis([{"name": "x", "query": "q", "judge": "bayes"}])
     assert found == ["slis[0] ('x'): option judge must be one of threshold, mann_whitney, got 'bayes'"]
 
 
 def test_duplicate_names_and_empty_list():
-    found = slo_check.validate_slis([sli(max=1), sli(max=2)])
+    found = _slo.validate_slis([sli(max=1), sli(max=2)])
     assert found == ["slis[1] ('err'): option name 'err' is already used by slis[0]; names must be unique"]
-    assert slo_check.validate_slis([]) == ["slis must list at least one indicator"]
+    assert _slo.validate_slis([]) == ["slis must list at least one indicator"]
 
 
 @pytest.mark.parametrize(("pass_score", "marginal", "expected"), [
@@ -141,18 +142,18 @@ def test_duplicate_names_and_empty_list():
     (101, 75, ["option pass_score must be between 0 and 100, got 101"]),
 ])
 def test_scores(pass_score, marginal, expected):
-    assert slo_check.validate_scores(pass_score, marginal) == expected
+    assert _slo.validate_scores(pass_score, marginal) == expected
 
 
 def test_evaluation_time():
     now = 1795255200.0
-    assert slo_check.evaluation_time(None, now) == now
-    assert slo_check.evaluation_time("2026-11-21T09:00:00Z", now) == now - 3600
-    assert slo_check.evaluation_time(now - 10, now) == now - 10
+    assert _slo.evaluation_time(None, now) == now
+    assert _slo.evaluation_time("2026-11-21T09:00:00Z", now) == now - 3600
+    assert _slo.evaluation_time(now - 10, now) == now - 10
     with pytest.raises(ValueError, match=r"option at: .* is in the future"):
-        slo_check.evaluation_time(now + 3600, now)
+        _slo.evaluation_time(now + 3600, now)
     with pytest.raises(ValueError, match="option at: not a unix timestamp or RFC 3339"):
-        slo_check.evaluation_time("last tuesday", now)
+        _slo.evaluation_time("last tuesday", now)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,8 +188,8 @@ class FakeClient:
 
 
 def evaluate(client, *indicators, pass_score=95.0, marginal_score=75.0):
-    items = [slo_check.Indicator(i, spec) for i, spec in enumerate(indicators)]
-    return slo_check.run_check(client, items, 1795255200.0, pass_score, marginal_score)
+    items = [_slo.Indicator(i, spec) for i, spec in enumerate(indicators)]
+    return _slo.run_check(client, items, 1795255200.0, pass_score, marginal_score)
 
 
 def test_threshold_fail_reports_value_and_bound():
@@ -198,7 +199,7 @@ def test_threshold_fail_reports_value_and_bound():
     assert entry["value"] == 0.052 and entry["bounds"]["max"] == 0.01
     assert entry["reason"] == "value 0.052 > max 0.01"
     assert entry["samples"] == {"query": 1, "baseline_query": None}
-    assert "err (fail): value 0.052 > max 0.01" in slo_check.failure_message(result["reason"], result["results"])
+    assert "err (fail): value 0.052 > max 0.01" in _slo.failure_message(result["reason"], result["results"])
 
 
 def test_baseline_comparison_reports_ratio():
@@ -253,7 +254,7 @@ def test_transient_errors_make_the_indicator_inconclusive_never_pass():
 def test_bad_data_fails_with_indicator_option_and_prometheus_message():
     error = PrometheusRejected("...", 400, "bad_data", "1:9: parse error: unclosed left parenthesis")
     client = FakeClient({"q": instant(0.1), "b(": error})
-    with pytest.raises(slo_check.IndicatorConfigError) as info:
+    with pytest.raises(_slo.IndicatorConfigError) as info:
         evaluate(client, sli(baseline_query="b(", max_ratio=2))
     assert str(info.value) == ("slis[0] ('err'): option baseline_query: Prometheus rejected 'b(' (bad_data):"
                                " 1:9: parse error: unclosed left parenthesis")
@@ -261,7 +262,7 @@ def test_bad_data_fails_with_indicator_option_and_prometheus_message():
 
 def test_several_series_fail_with_the_label_sets():
     two = QueryResult("vector", [Series({"pool": "a"}, [(0, 1.0)]), Series({"pool": "b"}, [(0, 2.0)])])
-    with pytest.raises(slo_check.IndicatorConfigError, match=r"slis\[0\] \('err'\): option query: .*returned 2"):
+    with pytest.raises(_slo.IndicatorConfigError, match=r"slis\[0\] \('err'\): option query: .*returned 2"):
         evaluate(FakeClient({"q": two}), sli(max=1))
 
 
@@ -312,12 +313,12 @@ class FailingModule:
 def test_missing_scipy_fails_only_for_mann_whitney(monkeypatch):
     monkeypatch.setattr(slo_check, "HAS_SCIPY", False)
     monkeypatch.setattr(slo_check, "SCIPY_IMPORT_ERROR", "Traceback: No module named 'scipy'")
-    threshold = slo_check.Indicator(0, sli(max=1))
+    threshold = _slo.Indicator(0, sli(max=1))
     module = FailingModule()
     slo_check._check_scipy(module, [threshold])
     assert module.failures == []
 
-    mw = slo_check.Indicator(1, sli(name="cmp", judge="mann_whitney", baseline_query="b"))
+    mw = _slo.Indicator(1, sli(name="cmp", judge="mann_whitney", baseline_query="b"))
     slo_check._check_scipy(module, [threshold, mw])
     assert len(module.failures) == 1
     failure = module.failures[0]
