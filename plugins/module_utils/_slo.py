@@ -21,8 +21,10 @@ from ansible_collections.progressive.delivery.plugins.module_utils._judge import
     NODATA,
     PASS,
     IndicatorOutcome,
+    SequentialResult,
     mann_whitney_classify,
     overall_verdict,
+    sequential_rate_test,
     threshold_verdict,
 )
 from ansible_collections.progressive.delivery.plugins.module_utils._prometheus import (
@@ -41,13 +43,23 @@ from ansible_collections.progressive.delivery.plugins.module_utils._prometheus i
     single_series,
 )
 
-JUDGES = ("threshold", "mann_whitney")
+JUDGES = ("threshold", "mann_whitney", "sequential")
 NO_DATA_POLICIES = ("fail", "inconclusive", "pass")
 BOUND_OPTIONS = ("min", "max", "max_increase", "max_ratio")
 DEFAULT_RANGE = "2m"
 DEFAULT_STEP = "5s"
 #: How far in the future ``at`` may lie (clock skew between hosts), in seconds.
 FUTURE_TOLERANCE = 60.0
+#: Placeholder in the queries of a sequential indicator, replaced by the window from ``since`` to the evaluation time.
+RANGE_PLACEHOLDER = "$__range"
+#: The four count queries of a sequential indicator, in the order of a look (see ``_judge.sequential_rate_test``).
+SEQUENTIAL_QUERIES = ("query", "total_query", "baseline_query", "baseline_total_query")
+#: Options only a sequential indicator takes (``alpha`` and ``final`` have defaults and are ignored elsewhere).
+SEQUENTIAL_ONLY = ("total_query", "baseline_total_query", "since", "history", "effect_size_max_ratio")
+#: How much a cumulative count may shrink between looks, or a bad-event count exceed its total, before it is an
+#: error rather than ``increase()`` extrapolation: 1 % of the value or 1 event, whichever is larger.
+COUNT_SLACK_RELATIVE = 0.01
+COUNT_SLACK_ABSOLUTE = 1.0
 
 SLI_OPTIONS: dict[str, dict[str, Any]] = {
     "name": {"type": "str", "required": True},
@@ -63,6 +75,13 @@ SLI_OPTIONS: dict[str, dict[str, Any]] = {
     "confidence": {"type": "float", "default": 0.98},
     "direction": {"type": "str", "choices": list(DIRECTIONS), "default": "increase"},
     "min_samples": {"type": "int", "default": 10},
+    "total_query": {"type": "str"},
+    "baseline_total_query": {"type": "str"},
+    "since": {"type": "raw"},
+    "alpha": {"type": "float", "default": 0.02},
+    "effect_size_max_ratio": {"type": "float"},
+    "history": {"type": "list", "elements": "raw"},
+    "final": {"type": "bool", "default": False},
     "critical": {"type": "bool", "default": False},
     "weight": {"type": "float", "default": 1.0},
     "on_no_data": {"type": "str", "choices": list(NO_DATA_POLICIES), "default": "inconclusive"},
@@ -107,7 +126,14 @@ def _threshold_problems(sli: Mapping[str, Any]) -> list[str]:
     for key in ("range", "step"):
         if sli.get(key) is not None:
             problems.append(f"option {key} only applies to judge 'mann_whitney' (this indicator uses 'threshold')")
-    return problems
+    return problems + _not_sequential_problems(sli, "threshold")
+
+
+def _not_sequential_problems(sli: Mapping[str, Any], judge: str) -> list[str]:
+    return [f"option {key} only applies to judge 'sequential' (this indicator uses {judge!r})"
+            for key in SEQUENTIAL_ONLY if sli.get(key) not in (None, [])] + \
+        ([f"option final only applies to judge 'sequential' (this indicator uses {judge!r})"] if sli.get("final")
+         else [])
 
 
 def _sampling_problems(sli: Mapping[str, Any]) -> list[str]:
@@ -145,7 +171,64 @@ def _mann_whitney_problems(sli: Mapping[str, Any]) -> list[str]:
         problems.append(f"option confidence must be between 0 and 1 (exclusive), got {confidence}")
     if sli.get("min_samples", 10) < 3:
         problems.append(f"option min_samples must be 3 or more, got {sli.get('min_samples')}")
-    return problems + _sampling_problems(sli)
+    return problems + _sampling_problems(sli) + _not_sequential_problems(sli, "mann_whitney")
+
+
+def _history_problems(history: Any) -> list[str]:
+    """Each look of ``history`` must be 4 counts >= 0 (bad events <= total on each side), as ``looks`` returns."""
+    problems = []
+    for index, look in enumerate(history or []):
+        if not isinstance(look, (list, tuple)) or len(look) != 4:
+            problems.append(f"option history[{index}] must be a list of 4 counts ({', '.join(SEQUENTIAL_QUERIES)}"
+                            f" at one look, as results[].looks returns them), got {look!r}")
+            continue
+        try:
+            counts = [float(value) for value in look]
+        except (TypeError, ValueError):
+            problems.append(f"option history[{index}] must hold numbers, got {look!r}")
+            continue
+        if not all(math.isfinite(count) and count >= 0 for count in counts):
+            problems.append(f"option history[{index}] must hold finite numbers >= 0, got {look!r}")
+        elif counts[0] > counts[1] or counts[2] > counts[3]:
+            problems.append(f"option history[{index}]: a bad-event count exceeds its total, got {look!r}")
+    return problems
+
+
+def _placeholder_problems(sli: Mapping[str, Any]) -> list[str]:
+    users = [key for key in SEQUENTIAL_QUERIES if RANGE_PLACEHOLDER in str(sli.get(key) or "")]
+    if sli.get("since") in (None, ""):
+        return [f"option {key} uses {RANGE_PLACEHOLDER} and needs since (the start of the rollout)"
+                for key in users]
+    problems = []
+    try:
+        parse_time(sli["since"])
+    except ValueError as exc:
+        problems.append(f"option since: {exc}")
+    if not users:
+        problems.append(f"option since is set but no query uses {RANGE_PLACEHOLDER}: write the queries as"
+                        f" sum(increase(...[{RANGE_PLACEHOLDER}])) or leave since out")
+    return problems
+
+
+def _sequential_problems(sli: Mapping[str, Any]) -> list[str]:
+    problems = [f"judge 'sequential' compares cumulative counts of the canary and the baseline and needs {key}"
+                for key in SEQUENTIAL_QUERIES[1:] if not str(sli.get(key) or "").strip()]
+    for key in ("min", "max", "max_increase", "range", "step"):
+        if sli.get(key) is not None:
+            problems.append(f"option {key} is not used by judge 'sequential' (it tests the ratio of the canary's"
+                            " to the baseline's bad-event rate: use max_ratio)")
+    if sli.get("direction", "increase") != "increase":
+        problems.append(f"option direction must be 'increase' with judge 'sequential' (it only detects a higher"
+                        f" bad-event rate), got {sli.get('direction')!r}")
+    alpha = sli.get("alpha", 0.02)
+    if not 0 < alpha < 1:
+        problems.append(f"option alpha must be between 0 and 1 (exclusive), got {alpha}")
+    gate = sli.get("effect_size_max_ratio")
+    if gate is not None and not (math.isfinite(gate) and gate > 0):
+        problems.append(f"option effect_size_max_ratio must be a finite number greater than 0, got {gate}")
+    if sli.get("max_ratio") is not None and not math.isfinite(sli["max_ratio"]):
+        problems.append(f"option max_ratio must be finite, got {sli['max_ratio']}")
+    return problems + _placeholder_problems(sli) + _history_problems(sli.get("history"))
 
 
 def _common_problems(sli: Mapping[str, Any]) -> list[str]:
@@ -169,7 +252,8 @@ def sli_problems(sli: Mapping[str, Any]) -> list[str]:
     judge = sli.get("judge") or "threshold"
     if judge not in JUDGES:
         return [f"option judge must be one of {', '.join(JUDGES)}, got {judge!r}"]
-    specific = _threshold_problems(sli) if judge == "threshold" else _mann_whitney_problems(sli)
+    specific = {"threshold": _threshold_problems, "mann_whitney": _mann_whitney_problems,
+                "sequential": _sequential_problems}[judge](sli)
     return _common_problems(sli) + specific
 
 
@@ -257,6 +341,10 @@ class Outcome:
     stats: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    #: The queries as sent when they differ from the options (``$__range`` replaced), by option name.
+    sent: dict[str, str] = field(default_factory=dict)
+    #: The window that replaced ``$__range`` (sequential judge with ``since``).
+    window: str | None = None
 
 
 def _json_number(value: Any) -> Any:
@@ -279,9 +367,10 @@ def _ratio_or_none(value: float | None, baseline: float | None) -> float | None:
     return value / baseline
 
 
-def _run_query(indicator: Indicator, option: str, fetch: Any) -> QueryResult:
-    """Run one query; permanent errors become :class:`IndicatorConfigError` naming the indicator and the option."""
-    query = indicator.params[option]
+def _run_query(indicator: Indicator, option: str, fetch: Any, query: str | None = None) -> QueryResult:
+    """Run one query (``query``, else the option's); permanent errors become :class:`IndicatorConfigError` naming
+    the indicator and the option."""
+    query = indicator.params[option] if query is None else query
     try:
         return fetch(query)
     except PrometheusRejected as exc:
@@ -296,18 +385,18 @@ def _run_query(indicator: Indicator, option: str, fetch: Any) -> QueryResult:
         raise IndicatorConfigError(f"{indicator.label}: option {option}: {exc} (query {query!r})") from None
 
 
-def _one_series(indicator: Indicator, option: str, result: QueryResult) -> Any:
+def _one_series(indicator: Indicator, option: str, result: QueryResult, query: str | None = None) -> Any:
     try:
         return single_series(result)
     except MultipleSeriesError as exc:
-        raise IndicatorConfigError(f"{indicator.label}: option {option}: {exc} (query {indicator.params[option]!r})"
-                                   ) from None
+        sent = indicator.params[option] if query is None else query
+        raise IndicatorConfigError(f"{indicator.label}: option {option}: {exc} (query {sent!r})") from None
 
 
-def _instant(client: PrometheusClient, indicator: Indicator, option: str, at: float) -> tuple[float | None, int,
-                                                                                              list[str]]:
-    result = _run_query(indicator, option, lambda query: client.query(query, at))
-    _one_series(indicator, option, result)
+def _instant(client: PrometheusClient, indicator: Indicator, option: str, at: float,
+             query: str | None = None) -> tuple[float | None, int, list[str]]:
+    result = _run_query(indicator, option, lambda sent: client.query(sent, at), query)
+    _one_series(indicator, option, result, query)
     value = instant_value(result)
     return value, (0 if value is None else 1), result.warnings
 
@@ -377,11 +466,104 @@ def _apply_absolute_bounds(outcome: Outcome, indicator: Indicator) -> None:
         outcome.reason = f"{outcome.reason}; mean of the canary samples: {reason}"
 
 
+def sequential_window(indicator: Indicator, at: float) -> str | None:
+    """The window that replaces ``$__range``: whole seconds from ``since`` to ``at`` (None without ``since``)."""
+    if indicator.since in (None, ""):
+        return None
+    since = parse_time(indicator.since)  # validated before
+    if since >= at:
+        raise IndicatorConfigError(f"{indicator.label}: option since: {format_time(since)} is not before the"
+                                   f" evaluation time {format_time(at)}")
+    return f"{max(1, math.ceil(at - since))}s"
+
+
+def _slack(value: float) -> float:
+    return max(COUNT_SLACK_ABSOLUTE, COUNT_SLACK_RELATIVE * abs(value))
+
+
+def _consistent_look(indicator: Indicator, counts: list[float], previous: list[float] | None) -> list[float]:
+    """The look's counts made consistent with the previous look and with each other.
+
+    ``increase()`` extrapolates to the window's ends, so a count that did not move can come back slightly smaller
+    at a later look, and a bad-event count slightly above its total: within :func:`_slack` these are clamped
+    (cumulative counts never shrink, bad events never exceed the total). Larger gaps are configuration errors.
+    """
+    look: list[float] = []
+    for side in (0, 2):
+        bad, total = counts[side], counts[side + 1]
+        bad_option, total_option = SEQUENTIAL_QUERIES[side], SEQUENTIAL_QUERIES[side + 1]
+        if previous is not None:
+            for option, value, before in ((bad_option, bad, previous[side]),
+                                          (total_option, total, previous[side + 1])):
+                if value < before - _slack(before):
+                    raise IndicatorConfigError(
+                        f"{indicator.label}: option {option}: the count fell from {before:g} at the previous look"
+                        f" (history) to {value:g}; counts must be cumulative since the rollout started (is history"
+                        " from another rollout, or did since change?)")
+            total = max(total, previous[side + 1])
+            bad = previous[side] if total == previous[side + 1] else max(bad, previous[side])
+        if bad > total + _slack(total):
+            raise IndicatorConfigError(
+                f"{indicator.label}: option {bad_option} counts {bad:g} events, more than {total_option} ({total:g}):"
+                f" {bad_option} must count the bad events among those counted by {total_option}")
+        look += [min(bad, total), total]
+    return look
+
+
+def _sequential_reason(result: SequentialResult, alpha: float) -> str:
+    if result.verdict != "continue":
+        return result.reason
+    threshold = 1.0 / alpha
+    if result.max_e_value >= threshold:  # rejected, but allowed by effect_size_max_ratio
+        return f"the rollout may continue: {result.reason}"
+    details = result.reason.split(": ", 1)[-1]
+    return (f"no evidence of a regression so far (max e-value {result.max_e_value:.4g} < 1/alpha {threshold:g});"
+            f" the rollout may continue and a later look can still fail it: {details}")
+
+
+def judge_sequential(client: PrometheusClient, indicator: Indicator, at: float) -> Outcome:
+    window = sequential_window(indicator, at)
+    sent = {option: indicator.params[option] if window is None else
+            indicator.params[option].replace(RANGE_PLACEHOLDER, window) for option in SEQUENTIAL_QUERIES}
+    counts, warnings = [], []
+    for option in SEQUENTIAL_QUERIES:
+        value, _count, more = _instant(client, indicator, option, at, sent[option])
+        counts.append(value)
+        warnings += more
+    history = [[float(count) for count in look] for look in indicator.history or []]
+    outcome = Outcome(NODATA, "", samples={"query": int(counts[0] is not None),
+                                           "baseline_query": int(counts[2] is not None)},
+                      warnings=warnings, sent=sent, window=window, stats={"looks": history, "decision": NODATA})
+    missing = [option for option, value in zip(SEQUENTIAL_QUERIES, counts) if value is None]  # noqa: B905
+    if missing:
+        outcome.reason = f"no data: {', '.join(missing)} returned nothing or NaN"
+        return outcome
+    look = _consistent_look(indicator, counts, history[-1] if history else None)
+    max_ratio = 1.0 if indicator.max_ratio is None else indicator.max_ratio
+    try:
+        result = sequential_rate_test(*look, alpha=indicator.alpha, max_ratio=max_ratio, history=history,
+                                      final=bool(indicator.final),
+                                      effect_size_max_ratio=indicator.effect_size_max_ratio)
+    except ValueError as exc:
+        raise IndicatorConfigError(f"{indicator.label}: option history: {exc}") from None
+    outcome.verdict = {"continue": PASS}.get(result.verdict, result.verdict)
+    outcome.reason = _sequential_reason(result, indicator.alpha)
+    outcome.value = look[0] / look[1] if look[1] else None
+    outcome.baseline_value = look[2] / look[3] if look[3] else None
+    outcome.ratio = result.ratio
+    outcome.stats = {"p_value": result.p_value, "e_value": result.e_value, "max_e_value": result.max_e_value,
+                     "ratio_upper": result.ratio_upper, "decision": result.verdict,
+                     "looks": [list(item) for item in result.looks]}
+    return outcome
+
+
 def judge(client: PrometheusClient, indicator: Indicator, at: float) -> Outcome:
     """Judge one indicator. Transient failures after all retries give an inconclusive outcome with the error."""
     try:
         if indicator.judge == "mann_whitney":
             return judge_mann_whitney(client, indicator, at)
+        if indicator.judge == "sequential":
+            return judge_sequential(client, indicator, at)
         return judge_threshold(client, indicator, at)
     except PrometheusUnavailable as exc:
         return Outcome(INCONCLUSIVE, f"Prometheus did not answer: {exc}", error=str(exc))
@@ -399,23 +581,31 @@ def indicator_result(indicator: Indicator, outcome: Outcome) -> dict[str, Any]:
     """The returned ``results[]`` entry."""
     no_data = outcome.verdict == NODATA
     verdict = _apply_no_data_policy(outcome, indicator)
-    mann_whitney = indicator.judge == "mann_whitney"
-    stats = {key: outcome.stats.get(key) for key in ("classification", "p_value", "hodges_lehmann", "ci_lower",
-                                                     "ci_upper", "removed_outliers")}
-    for key in ("p_value", "hodges_lehmann", "ci_lower", "ci_upper"):
+    mann_whitney, sequential = indicator.judge == "mann_whitney", indicator.judge == "sequential"
+    stats = {key: outcome.stats.get(key) for key in STAT_FIELDS}
+    for key in NUMBER_STAT_FIELDS:
         stats[key] = _json_number(stats[key])
+    if sequential and stats["looks"] is None:  # a Prometheus error: keep the history for the next look
+        stats["looks"] = [list(look) for look in indicator.history or []]
+    queries = {option: outcome.sent.get(option, indicator.params.get(option)) for option in SEQUENTIAL_QUERIES}
     return {
         "name": indicator.name, "verdict": verdict, "reason": outcome.reason, "no_data": no_data,
         "error": outcome.error, "judge": indicator.judge, "critical": indicator.critical,
-        "weight": indicator.weight, "on_no_data": indicator.on_no_data, "query": indicator.query,
-        "baseline_query": indicator.baseline_query, "value": _json_number(outcome.value),
+        "weight": indicator.weight, "on_no_data": indicator.on_no_data, **queries,
+        "value": _json_number(outcome.value),
         "baseline_value": _json_number(outcome.baseline_value), "ratio": _json_number(outcome.ratio),
         "bounds": {key: _json_number(indicator.params.get(key)) for key in BOUND_OPTIONS},
         "samples": dict(outcome.samples), **stats,
-        "range": indicator.range_text if mann_whitney else None,
+        "range": indicator.range_text if mann_whitney else outcome.window,
         "step": indicator.step_text if mann_whitney else None,
         "warnings": list(outcome.warnings),
     }
+
+
+#: Judge statistics returned in every ``results[]`` entry (V(null) when the judge does not compute them).
+STAT_FIELDS = ("classification", "p_value", "hodges_lehmann", "ci_lower", "ci_upper", "removed_outliers",
+               "e_value", "max_e_value", "ratio_upper", "decision", "looks")
+NUMBER_STAT_FIELDS = ("p_value", "hodges_lehmann", "ci_lower", "ci_upper", "e_value", "max_e_value", "ratio_upper")
 
 
 def _missing_data(results: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -15,6 +15,11 @@ description:
     (O(slis[].max), O(slis[].min)), against a baseline such as the stable pool of a canary
     (O(slis[].max_increase), O(slis[].max_ratio)) or with a Mann-Whitney U test of two samples taken from range
     queries (O(slis[].judge=mann_whitney)), the way Kayenta's NetflixACAJudge classifies canary metrics.
+  - O(slis[].judge=sequential) accumulates evidence across the steps of a rollout. It runs an always-valid
+    sequential test (Lindon & Malek) on the canary's and the baseline's bad-event counts since the rollout
+    started. Call it at every step. It fails as soon as the canary's bad-event rate is significantly above
+    O(slis[].max_ratio) times the baseline's. The false-fail rate stays below O(slis[].alpha) however many
+    steps look at it.
   - Folds the indicator verdicts into one verdict, V(pass), V(fail) or V(inconclusive), and a weighted score,
     as Kayenta does. Every result explains itself in plain words in RV(results[].reason).
   - Missing data is never a pass. An indicator whose query returns nothing (or NaN, for example a ratio of two
@@ -53,6 +58,10 @@ options:
           - PromQL expression for the indicator (the canary when a O(slis[].baseline_query) is given).
           - With O(slis[].judge=threshold) it is an instant query evaluated at O(at) and must return one series or
             a scalar; with O(slis[].judge=mann_whitney) it is a range query over O(slis[].range).
+          - With O(slis[].judge=sequential) it is an instant query that counts the canary's bad events (errors,
+            slow requests) since the rollout started, for example the C(sum) of the C(increase) of the canary's
+            5xx requests over C([$__range]), with C(or vector(0)) so that no errors count as 0 (see EXAMPLES).
+            See O(slis[].since) for C($__range).
           - A query returning several series is an error; aggregate it, for example with C(sum(...)).
           - An empty result or NaN is no data, see O(slis[].on_no_data).
         type: str
@@ -71,7 +80,8 @@ options:
         description:
           - PromQL expression for the same indicator on the baseline (for example the stable pool).
           - Required by O(slis[].max_increase), O(slis[].max_ratio) with O(slis[].judge=threshold), and by
-            O(slis[].judge=mann_whitney).
+            O(slis[].judge=mann_whitney) and O(slis[].judge=sequential).
+          - With O(slis[].judge=sequential), the baseline's bad events since the rollout started (instant query).
         type: str
       max_increase:
         description:
@@ -85,6 +95,9 @@ options:
           - With O(slis[].judge=mann_whitney), the effect-size gate (Kayenta's C(allowedIncrease)). A significant
             increase only fails when mean(canary) / mean(baseline) > O(slis[].max_ratio), a significant decrease
             only when the ratio < 1 / O(slis[].max_ratio).
+          - With O(slis[].judge=sequential), the tolerated ratio of the canary's bad-event rate to the baseline's
+            (the null hypothesis is ratio <= O(slis[].max_ratio)). Defaults to V(1) for that judge. For example,
+            V(1.2) lets the canary have up to 20% more errors than the baseline.
           - Must be greater than 0.
         type: float
       judge:
@@ -93,8 +106,22 @@ options:
           - V(mann_whitney) takes O(slis[].range) of samples, one every O(slis[].step), from O(slis[].query) and
             O(slis[].baseline_query), removes outliers, and classifies the canary as Kayenta's
             NetflixACAJudge does. Needs the Python library C(scipy) on the host that runs the module.
+          - V(sequential) is an always-valid sequential test, meant to run once per rollout step (Lindon & Malek,
+            anytime-valid inference for count data, as Netflix uses it for canaries).
+            It compares the canary's bad-event rate, O(slis[].query) / O(slis[].total_query), with the baseline's,
+            O(slis[].baseline_query) / O(slis[].baseline_total_query). All four are cumulative counts since the
+            rollout started.
+            It fails once the anytime-valid p-value is at most O(slis[].alpha) (the e-value reaches
+            1 / O(slis[].alpha)), that is, when the canary's rate is significantly above O(slis[].max_ratio)
+            times the baseline's.
+            Otherwise the indicator passes, as there is no evidence of a regression so far and the rollout may
+            continue. A later step can still fail it, and the false-fail rate stays below O(slis[].alpha)
+            however many steps look.
+            RV(results[].decision) says V(continue), or V(pass) on the O(slis[].final) look.
+            Pass RV(results[].looks) back as O(slis[].history) at the next step.
+            Pure Python, no C(scipy) needed.
         type: str
-        choices: [threshold, mann_whitney]
+        choices: [threshold, mann_whitney, sequential]
         default: threshold
       range:
         description:
@@ -129,6 +156,66 @@ options:
             difference, so without this gate too little data would look like a pass.
         type: int
         default: 10
+      total_query:
+        description:
+          - Only for O(slis[].judge=sequential), and required there. Instant query that counts all the canary's
+            events (requests) since the rollout started. O(slis[].query) counts the bad ones among them.
+          - For example the C(sum) of the C(increase) of the canary's request counter over C([$__range]).
+        type: str
+      baseline_total_query:
+        description:
+          - Only for O(slis[].judge=sequential), and required there. Instant query that counts all the baseline's
+            events (requests) since the rollout started. O(slis[].baseline_query) counts the bad ones among them.
+        type: str
+      since:
+        description:
+          - Only for O(slis[].judge=sequential). The start of the rollout, as a unix timestamp or an RFC 3339
+            date-time with a time zone (V(2026-11-21T10:00:00Z)). Typically recorded once when the rollout starts,
+            for example from C(ansible_date_time.epoch) (needs facts) taken at the first step.
+          - C($__range) in the four queries is replaced by the whole seconds from O(slis[].since) to the evaluation
+            time (O(at) or now), for example V(754s). The queries can then say
+            C(increase) over C([$__range]) and count from the start of the rollout at every step. The results
+            return the queries as sent and the window in RV(results[].range).
+          - Without O(slis[].since) the queries are sent as they are and must count from the start of the rollout
+            by themselves. A query with C($__range) then fails validation, and so does O(slis[].since) without
+            any C($__range).
+          - Use the same O(slis[].since) at every step of a rollout. The counts must never shrink between looks.
+            Small decreases within 1% or 1 event, which the extrapolation of C(increase) causes, are clamped.
+        type: raw
+      alpha:
+        description:
+          - Only for O(slis[].judge=sequential). Significance level, between 0 and 1 (exclusive). The chance
+            that a canary no worse than O(slis[].max_ratio) times the baseline ever fails, over all the looks of
+            the rollout together.
+        type: float
+        default: 0.02
+      effect_size_max_ratio:
+        description:
+          - Only for O(slis[].judge=sequential). An effect-size gate, like O(slis[].max_ratio) for
+            O(slis[].judge=mann_whitney). A significant result fails only while the observed cumulative ratio
+            (RV(results[].ratio)) is also above this value. Without it, any significant excess over
+            O(slis[].max_ratio) fails.
+        type: float
+      history:
+        description:
+          - Only for O(slis[].judge=sequential). The earlier looks of this rollout, that is RV(results[].looks) of this
+            indicator from the previous step. Each look is a list of the four counts.
+          - While the canary/baseline traffic split stays the same, the test depends only on the current
+            cumulative counts, and O(slis[].history) only keeps RV(results[].max_e_value) and the p-value
+            monotone.
+          - When the split changes between steps (canary weight 10%, 25%, 50%), pass it. Each step's increment is
+            then judged with its own split.
+          - Empty or omitted on the first step.
+        type: list
+        elements: raw
+      final:
+        description:
+          - Only for O(slis[].judge=sequential). V(true) on the last look of the rollout. A test that has not
+            failed then concludes V(pass) (RV(results[].decision=pass)). It also returns
+            RV(results[].ratio_upper), the largest ratio the data cannot exclude.
+          - The indicator verdict is V(pass) either way when the test did not fail.
+        type: bool
+        default: false
       critical:
         description:
           - When V(true), a failure of this indicator fails the whole check with score 0, whatever the other
@@ -240,6 +327,24 @@ EXAMPLES = r"""
         max_ratio: 1.2
   register: canary
 
+# One step of a canary rollout; run it at every step with the same rollout_start.
+- name: Accumulate evidence across the rollout's steps (sequential test)
+  progressive.delivery.slo_check:
+    prometheus_url: http://127.0.0.1:19090
+    slis:
+      - name: errors
+        judge: sequential
+        since: "{{ rollout_start }}"
+        query: sum(increase(http_requests_total{pool="green",code=~"5.."}[$__range])) or vector(0)
+        total_query: sum(increase(http_requests_total{pool="green"}[$__range]))
+        baseline_query: sum(increase(http_requests_total{pool="blue",code=~"5.."}[$__range])) or vector(0)
+        baseline_total_query: sum(increase(http_requests_total{pool="blue"}[$__range]))
+        max_ratio: 1.2
+        history: "{{ step_analysis.results[0].looks | default([]) if step_analysis is defined else [] }}"
+        final: "{{ canary_weight | int == 100 }}"
+        critical: true
+  register: step_analysis
+
 - name: Stop the rollout when the data is not there yet
   ansible.builtin.fail:
     msg: "SLO check inconclusive: {{ canary.reason }}"
@@ -315,7 +420,7 @@ results:
       type: str
       sample: "http://127.0.0.1:19090/api/v1/query: gave up after 4 attempts in 3.2s: connection refused"
     judge:
-      description: The judge used, V(threshold) or V(mann_whitney).
+      description: The judge used, V(threshold), V(mann_whitney) or V(sequential).
       type: str
       sample: threshold
     critical:
@@ -331,25 +436,37 @@ results:
       type: str
       sample: inconclusive
     query:
-      description: The exact PromQL sent for O(slis[].query).
+      description: The exact PromQL sent for O(slis[].query) (with C($__range) replaced for V(sequential)).
       type: str
       sample: sum(rate(http_requests_total{code="500"}[1m])) / sum(rate(http_requests_total[1m]))
     baseline_query:
       description: The exact PromQL sent for O(slis[].baseline_query), or V(null).
       type: str
       sample: null
+    total_query:
+      description: The exact PromQL sent for O(slis[].total_query) (V(sequential)), or V(null).
+      type: str
+      sample: sum(increase(http_requests_total{pool="green"}[754s]))
+    baseline_total_query:
+      description: The exact PromQL sent for O(slis[].baseline_total_query) (V(sequential)), or V(null).
+      type: str
+      sample: sum(increase(http_requests_total{pool="blue"}[754s]))
     value:
       description:
-        - The indicator's value; for V(mann_whitney) the mean of the canary samples. V(null) without data.
+        - The indicator's value; for V(mann_whitney) the mean of the canary samples; for V(sequential) the canary's
+          cumulative bad-event rate (O(slis[].query) / O(slis[].total_query)). V(null) without data.
       type: raw
       sample: 0.052
     baseline_value:
-      description: The baseline's value (mean of the baseline samples for V(mann_whitney)), or V(null).
+      description:
+        - The baseline's value (mean of the baseline samples for V(mann_whitney), cumulative bad-event rate for
+          V(sequential)), or V(null).
       type: raw
       sample: 0.011
     ratio:
       description:
-        - RV(results[].value) / RV(results[].baseline_value) (ratio of the means for V(mann_whitney)), or V(null).
+        - RV(results[].value) / RV(results[].baseline_value) (ratio of the means for V(mann_whitney), ratio of the
+          bad-event rates for V(sequential)), or V(null).
       type: raw
       sample: 4.73
     bounds:
@@ -391,9 +508,47 @@ results:
       type: str
       sample: High
     p_value:
-      description: Two-sided Mann-Whitney U p-value, or V(null).
+      description:
+        - Two-sided Mann-Whitney U p-value for V(mann_whitney); for V(sequential) the anytime-valid p-value,
+          min(1, 1 / RV(results[].max_e_value)), which never increases from one look to the next. Else V(null).
       type: float
       sample: 0.00002
+    e_value:
+      description:
+        - V(sequential) only, else V(null). The e-value (mixture likelihood ratio) at this look; larger is more
+          evidence of a regression. Huge values are returned as V(+Inf).
+      type: raw
+      sample: 3.2
+    max_e_value:
+      description:
+        - V(sequential) only, else V(null). The running maximum of RV(results[].e_value) over all looks. The test
+          fails when it reaches 1 / O(slis[].alpha).
+      type: raw
+      sample: 4.1
+    ratio_upper:
+      description:
+        - V(sequential) with O(slis[].final=true) and a V(pass), else V(null). An anytime-valid upper bound, at
+          confidence 1 - O(slis[].alpha), of the true ratio of bad-event rates, which says how large a regression
+          the data cannot exclude. V(+Inf) when there were too few bad events to bound it.
+      type: raw
+      sample: 1.6
+    decision:
+      description:
+        - V(sequential) only, else V(null). The test's own decision. V(fail) means a regression was detected.
+          V(continue) means no evidence yet, so the indicator passes for this step and the rollout may go on.
+          V(pass) is returned only with O(slis[].final=true), when the rollout ended without evidence. V(nodata)
+          means no canary or baseline events yet, or a query returned nothing.
+      type: str
+      sample: continue
+    looks:
+      description:
+        - V(sequential) only, else V(null). The cumulative counts at every look so far, this one last. Each look
+          is [canary bad events, canary total, baseline bad events, baseline total], after clamping. Pass the list
+          as O(slis[].history) at the next step.
+        - Without data it is O(slis[].history) unchanged.
+      type: list
+      elements: list
+      sample: [[12.0, 1200.0, 11.0, 10800.0], [40.0, 4000.0, 30.0, 12000.0]]
     hodges_lehmann:
       description: Hodges-Lehmann estimate of the shift of the canary relative to the baseline, or V(null).
       type: float
@@ -407,7 +562,9 @@ results:
       type: float
       sample: 0.117
     range:
-      description: The sample range for V(mann_whitney) as given or defaulted (V(2m)), else V(null).
+      description:
+        - The sample range for V(mann_whitney) as given or defaulted (V(2m)). For V(sequential) with
+          O(slis[].since), the window that replaced C($__range) (V(754s)). Else V(null).
       type: str
       sample: 2m
     step:

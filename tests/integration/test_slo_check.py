@@ -6,7 +6,8 @@
 
 One module-scoped fixture starts seven demo-app containers (unique pool labels), makes the lab Prometheus scrape
 them and sends steady traffic to all of them for the whole module; the checks run through real ansible-playbook
-processes. Tests that need little traffic run first, the Mann-Whitney comparisons (45 s of samples) last.
+processes. Tests that need little traffic run first, the sequential test (counts since the traffic started, at
+20 s) while the Mann-Whitney data accumulates, the Mann-Whitney comparisons (45 s of samples) last.
 
 Traffic and statistics of the Mann-Whitney tests. The error rate is judged per 5 s window, one sample every 5 s
 (no overlap, so samples are independent) over 45 s: 9-10 samples a side. At 80 requests/s per pool, rate() over
@@ -293,7 +294,7 @@ def test_invalid_indicators_are_reported_by_name(demo):
         task("bound", demo.url, [{"name": "nothing", "query": "vector(1)"}]),
     ])
     assert run["judge"]["msg"] == ("slis[1] ('odd'): value of judge must be one of: threshold, mann_whitney,"
-                                   " got: bayes")
+                                   " sequential, got: bayes")
     assert run["max"]["msg"].startswith("slis[0] ('lat'): argument 'max' is of type str")
     assert run["mw"]["msg"] == "slis[0] ('cmp'): judge 'mann_whitney' compares two samples and needs baseline_query"
     assert run["bound"]["msg"].startswith("slis[0] ('nothing'): judge 'threshold' needs at least one bound")
@@ -393,6 +394,79 @@ def test_prometheus_stopped_mid_run_makes_the_check_inconclusive(demo, tmp_path:
     for entry in after["results"]:
         assert entry["verdict"] == "inconclusive"
         assert "gave up after 3 attempts" in entry["error"] and "connection refused" in entry["error"]
+
+
+# --------------------------------------------------------------------------------------------------
+# sequential test: cumulative counts since the traffic started (runs while the Mann-Whitney data accumulates)
+# --------------------------------------------------------------------------------------------------
+def since_start(pool: str, bad: bool = False) -> str:
+    """Requests (or 5xx requests) of ``pool`` since ``since``: slo_check replaces $__range with that window."""
+    code = ',code=~"5.."' if bad else ""
+    query = f'sum(increase(http_requests_total{{pool="{pool}",path="/"{code}}}[$__range]))'
+    return f"({query} or vector(0))" if bad else query
+
+
+def seq_sli(canary: str, baseline: str, since, **options) -> dict:
+    # max_ratio 1.2: a canary up to 20 % worse is tolerated, so equal pools (ratio 1 +/- 0.1 over ~1600 requests
+    # a side) essentially never fail, while the doubled error rate (ratio 2) is rejected by orders of magnitude
+    return {"name": "errors", "judge": "sequential", "since": since, "query": since_start(canary, bad=True),
+            "total_query": since_start(canary), "baseline_query": since_start(baseline, bad=True),
+            "baseline_total_query": since_start(baseline), "max_ratio": 1.2, "critical": True, **options}
+
+
+@pytest.fixture(scope="module")
+def seq_run(demo):
+    """Two rollout "steps" a few seconds apart, the second carrying the first's looks as history."""
+    demo.traffic.wait_until_elapsed(20)
+    stable, since = demo.pool("stable"), demo.started_unix
+    since_text = datetime.datetime.fromtimestamp(since, tz=datetime.timezone.utc).isoformat()  # noqa: UP017
+    return run_playbook([
+        task("double", demo.url, [seq_sli(demo.pool("double"), stable, since)]),
+        {**task("equal_step1", demo.url, [seq_sli(demo.pool("equal"), stable, since)]), "register": "step1"},
+        {"name": "next step", "ansible.builtin.wait_for": {"timeout": 3}},
+        task("equal_step2", demo.url, [seq_sli(demo.pool("equal"), stable, since_text, final=True,
+                                               history="{{ step1.results[0].looks }}")]),
+    ])
+
+
+def _seq_entry(result: dict) -> dict:
+    entry = result["results"][0]
+    print({key: entry[key] for key in ("verdict", "decision", "value", "baseline_value", "ratio", "e_value",
+                                       "max_e_value", "p_value", "ratio_upper", "looks", "range", "reason")})
+    assert entry["judge"] == "sequential" and entry["no_data"] is False
+    assert "$__range" not in entry["query"] and f"[{entry['range']}]" in entry["total_query"]
+    return entry
+
+
+def test_sequential_fails_a_doubled_error_rate(seq_run):
+    result = seq_run["double"]
+    assert result["failed"] is True and result["verdict"] == "fail"
+    entry = _seq_entry(result)
+    assert entry["verdict"] == "fail" and entry["decision"] == "fail"
+    assert entry["max_e_value"] == "+Inf" or entry["max_e_value"] >= 50
+    assert entry["p_value"] <= 0.02 and 1.5 < entry["ratio"] < 2.7
+    assert 0.15 < entry["value"] < 0.25 and 0.05 < entry["baseline_value"] < 0.15
+    window = float(entry["range"].removesuffix("s"))  # since the traffic started: that many seconds at MW_RATE
+    assert 0.75 * window * MW_RATE < entry["looks"][0][1] < 1.1 * window * MW_RATE
+    assert "errors (fail): canary error rate is above max_ratio 1.2 x baseline" in result["msg"]
+
+
+def test_sequential_equal_pools_continue_then_pass_with_history(seq_run):
+    first, second = seq_run["equal_step1"], seq_run["equal_step2"]
+    assert not first.get("failed"), first.get("msg")
+    step1 = _seq_entry(first)
+    assert first["verdict"] == "pass" and step1["verdict"] == "pass" and step1["decision"] == "continue"
+    assert step1["reason"].startswith("no evidence of a regression so far")
+    assert len(step1["looks"]) == 1 and step1["ratio_upper"] is None
+
+    assert not second.get("failed"), second.get("msg")
+    step2 = _seq_entry(second)
+    assert second["verdict"] == "pass" and step2["decision"] == "pass"  # final look
+    assert len(step2["looks"]) == 2 and step2["looks"][0] == step1["looks"][0]  # history carried
+    assert step2["looks"][1][1] > step2["looks"][0][1] and step2["looks"][1][3] > step2["looks"][0][3]
+    assert "over 2 looks" in step2["reason"]
+    assert step2["max_e_value"] >= step1["max_e_value"] and step2["p_value"] <= step1["p_value"]
+    assert 1.0 < step2["ratio_upper"] < 2.0 and 0.67 < step2["ratio"] < 1.5
 
 
 # --------------------------------------------------------------------------------------------------

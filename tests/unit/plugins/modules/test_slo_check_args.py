@@ -127,7 +127,7 @@ def test_problems_name_the_indicator_and_the_option(fields, expected):
 
 def test_unknown_judge_is_caught_without_ansible_choices_too():
     found = _slo.validate_slis([{"name": "x", "query": "q", "judge": "bayes"}])
-    assert found == ["slis[0] ('x'): option judge must be one of threshold, mann_whitney, got 'bayes'"]
+    assert found == ["slis[0] ('x'): option judge must be one of threshold, mann_whitney, sequential, got 'bayes'"]
 
 
 def test_duplicate_names_and_empty_list():
@@ -297,6 +297,164 @@ def test_mann_whitney_absolute_bound_still_applies():
     entry = evaluate(client, sli(judge="mann_whitney", baseline_query="b", max=0.05))["results"][0]
     assert entry["verdict"] == "fail"
     assert "mean of the canary samples: value 0.1 > max 0.05" in entry["reason"]
+
+
+# ---------------------------------------------------------------------------------------------
+# judge: sequential
+# ---------------------------------------------------------------------------------------------
+SINCE = 1795255200.0 - 600  # the rollout started 10 minutes before the evaluation time of evaluate()
+SEQ_QUERIES = {"query": "ce[$__range]", "total_query": "ct[$__range]", "baseline_query": "be[$__range]",
+               "baseline_total_query": "bt[$__range]"}
+
+
+def seq(**fields):
+    return sli(**{"judge": "sequential", **SEQ_QUERIES, "since": SINCE, **fields})
+
+
+def seq_client(ce, ct, be, bt, window="600s"):
+    return FakeClient({f"{name}[{window}]": instant(value)
+                       for name, value in (("ce", ce), ("ct", ct), ("be", be), ("bt", bt))})
+
+
+def test_valid_sequential_indicators_have_no_problems():
+    assert problems(**{"judge": "sequential", **SEQ_QUERIES, "since": "2026-11-21T10:00:00Z"}) == []
+    assert problems(judge="sequential", query="a", total_query="b", baseline_query="c",
+                    baseline_total_query="d") == []  # no $__range: the caller wrote the windows
+    assert problems(**{"judge": "sequential", **SEQ_QUERIES, "since": SINCE, "alpha": 0.05, "max_ratio": 1.2,
+                       "effect_size_max_ratio": 1.5, "history": [[1, 100, 2, 200], ["3", "300", 4, 400.5]],
+                       "final": True}) == []
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"total_query": None}, "judge 'sequential' compares cumulative counts of the canary and the baseline and"
+                            " needs total_query"),
+    ({"baseline_query": None}, "needs baseline_query"),
+    ({"baseline_total_query": " "}, "needs baseline_total_query"),
+    ({"alpha": 0}, "option alpha must be between 0 and 1 (exclusive), got 0"),
+    ({"alpha": 1.0}, "option alpha must be between 0 and 1"),
+    ({"since": None}, "option query uses $__range and needs since (the start of the rollout)"),
+    ({"since": "yesterday"}, "option since: not a unix timestamp or RFC 3339"),
+    ({**{key: "x" for key in SEQ_QUERIES}}, "option since is set but no query uses $__range"),
+    ({"max": 0.01}, "option max is not used by judge 'sequential'"),
+    ({"range": "2m"}, "option range is not used by judge 'sequential'"),
+    ({"direction": "either"}, "option direction must be 'increase' with judge 'sequential'"),
+    ({"effect_size_max_ratio": 0}, "option effect_size_max_ratio must be a finite number greater than 0"),
+    ({"max_ratio": 0}, "option max_ratio must be greater than 0"),
+    ({"history": [[1, 2, 3]]}, "option history[0] must be a list of 4 counts"),
+    ({"history": [[1, 100, 2, 200], "1,2,3,4"]}, "option history[1] must be a list of 4 counts"),
+    ({"history": [[1, "many", 2, 200]]}, "option history[0] must hold numbers"),
+    ({"history": [[-1, 100, 2, 200]]}, "option history[0] must hold finite numbers >= 0"),
+    ({"history": [[101, 100, 2, 200]]}, "option history[0]: a bad-event count exceeds its total"),
+])
+def test_sequential_problems_name_the_indicator_and_the_option(fields, expected):
+    found = _slo.validate_slis([seq(**fields)])
+    assert any(expected in problem for problem in found), found
+    assert all(problem.startswith("slis[0] ('err'): ") for problem in found)
+
+
+@pytest.mark.parametrize(("fields", "judge"), [
+    ({"max": 1, "total_query": "t"}, "threshold"),
+    ({"max": 1, "since": SINCE}, "threshold"),
+    ({"max": 1, "final": True}, "threshold"),
+    ({"max": 1, "history": [[1, 2, 3, 4]]}, "threshold"),
+    ({"judge": "mann_whitney", "baseline_query": "b", "baseline_total_query": "t"}, "mann_whitney"),
+    ({"judge": "mann_whitney", "baseline_query": "b", "effect_size_max_ratio": 1.5}, "mann_whitney"),
+])
+def test_sequential_options_are_refused_elsewhere(fields, judge):
+    found = problems(**fields)
+    assert len(found) == 1 and "only applies to judge 'sequential'" in found[0], found
+    assert f"(this indicator uses '{judge}')" in found[0]
+
+
+def test_sequential_fails_on_a_doubled_error_rate_and_sends_the_window():
+    client = seq_client(100, 5000, 50, 5000)
+    result = evaluate(client, seq(critical=True))
+    entry = result["results"][0]
+    assert result["verdict"] == "fail" and entry["verdict"] == "fail" and entry["decision"] == "fail"
+    assert entry["query"] == "ce[600s]" and entry["total_query"] == "ct[600s]"
+    assert entry["baseline_query"] == "be[600s]" and entry["baseline_total_query"] == "bt[600s]"
+    assert entry["range"] == "600s" and entry["step"] is None
+    assert [call[1] for call in client.calls] == ["ce[600s]", "ct[600s]", "be[600s]", "bt[600s]"]
+    assert all(call[2] == 1795255200.0 for call in client.calls)
+    assert entry["value"] == 0.02 and entry["baseline_value"] == 0.01 and entry["ratio"] == 2.0
+    assert entry["max_e_value"] >= 50 and entry["p_value"] <= 0.02
+    assert entry["looks"] == [[100.0, 5000.0, 50.0, 5000.0]]
+    assert entry["reason"].startswith("canary error rate is above max_ratio 1 x baseline")
+    assert entry["samples"] == {"query": 1, "baseline_query": 1}
+
+
+def test_sequential_without_evidence_passes_the_step_and_says_continue():
+    entry = evaluate(seq_client(11, 1000, 10, 1000), seq())["results"][0]
+    assert entry["verdict"] == "pass" and entry["decision"] == "continue"
+    assert entry["reason"].startswith("no evidence of a regression so far (max e-value ")
+    assert "< 1/alpha 50)" in entry["reason"] and "a later look can still fail it" in entry["reason"]
+    assert entry["e_value"] < 50 and entry["ratio_upper"] is None
+    assert entry["classification"] is None and entry["hodges_lehmann"] is None
+
+
+def test_sequential_final_look_passes_with_an_upper_bound():
+    entry = evaluate(seq_client(10, 1000, 10, 1000), seq(final=True))["results"][0]
+    assert entry["verdict"] == "pass" and entry["decision"] == "pass"
+    assert 1 < entry["ratio_upper"] < 10
+    assert "the ratio is at most" in entry["reason"]
+
+
+def test_sequential_max_ratio_and_effect_size_gate():
+    assert evaluate(seq_client(100, 5000, 50, 5000), seq(max_ratio=3))["results"][0]["verdict"] == "pass"
+    gated = evaluate(seq_client(100, 5000, 50, 5000), seq(effect_size_max_ratio=2.5))["results"][0]
+    assert gated["verdict"] == "pass" and gated["decision"] == "continue"
+    assert gated["reason"].startswith("the rollout may continue: canary error rate is above max_ratio")
+
+
+def test_sequential_history_is_carried_and_returned():
+    first = evaluate(seq_client(5, 500, 5, 4500), seq())["results"][0]
+    second = evaluate(seq_client(15, 2500, 14, 7500), seq(history=first["looks"]))["results"][0]
+    assert second["looks"] == [[5.0, 500.0, 5.0, 4500.0], [15.0, 2500.0, 14.0, 7500.0]]
+    assert second["max_e_value"] >= max(first["e_value"], second["e_value"])
+    assert "over 2 looks" in second["reason"]
+
+
+def test_sequential_clamps_increase_extrapolation_but_refuses_shrinking_counts():
+    history = [[10.0, 1000.0, 10.0, 1000.0]]
+    entry = evaluate(seq_client(9.6, 1000.5, 10.2, 999.4), seq(history=history))["results"][0]
+    assert entry["looks"][-1] == [10.0, 1000.5, 10.0, 1000.0]  # errors with no new requests: unchanged
+    with pytest.raises(_slo.IndicatorConfigError,
+                       match=r"slis\[0\] \('err'\): option total_query: the count fell from 1000 at the previous"):
+        evaluate(seq_client(10, 500, 10, 1000), seq(history=history))
+    with pytest.raises(_slo.IndicatorConfigError, match="option baseline_query counts 50 events, more than"):
+        evaluate(seq_client(1, 100, 50, 40), seq())
+    clamped = evaluate(seq_client(1, 100, 40.3, 40), seq())["results"][0]
+    assert clamped["looks"][-1] == [1.0, 100.0, 40.0, 40.0]
+
+
+def test_sequential_no_data_keeps_the_history():
+    history = [[1.0, 100.0, 1.0, 100.0]]
+    client = seq_client(None, 200, 2, 200)
+    result = evaluate(client, seq(history=history, on_no_data="fail"))
+    entry = result["results"][0]
+    assert entry["no_data"] is True and entry["verdict"] == "fail" and entry["decision"] == "nodata"
+    assert "no data: query returned nothing or NaN" in entry["reason"] and entry["looks"] == history
+    idle = evaluate(seq_client(0, 0, 0, 100), seq())["results"][0]
+    assert idle["no_data"] is True and idle["verdict"] == "inconclusive"
+    assert "no canary requests since the rollout started" in idle["reason"]
+
+
+def test_sequential_transient_error_is_inconclusive_and_keeps_the_history():
+    client = seq_client(1, 2, 3, 4)
+    client.answers["ce[600s]"] = PrometheusUnavailable("gave up after 4 attempts in 3.0s: connection refused")
+    entry = evaluate(client, seq(history=[[0, 1, 0, 1]]))["results"][0]
+    assert entry["verdict"] == "inconclusive" and entry["looks"] == [[0, 1, 0, 1]]
+
+
+def test_sequential_since_must_be_before_the_evaluation_time():
+    with pytest.raises(_slo.IndicatorConfigError, match=r"option since: .* is not before the evaluation time"):
+        evaluate(seq_client(1, 2, 3, 4), seq(since=1795255200.0 + 30))
+
+
+def test_other_judges_return_null_sequential_fields():
+    entry = evaluate(FakeClient({"q": instant(0.1)}), sli(max=1))["results"][0]
+    for key in ("e_value", "max_e_value", "ratio_upper", "decision", "looks", "total_query", "baseline_total_query"):
+        assert entry[key] is None, key
 
 
 # ---------------------------------------------------------------------------------------------
