@@ -8,7 +8,7 @@ APT_PACKAGES=(
   nginx-light libnginx-mod-http-lua haproxy
   prometheus prometheus-pushgateway prometheus-alertmanager
   docker-registry apache2-utils postgresql postgresql-client docker.io
-  python3-venv rsync curl git iproute2 ca-certificates
+  python3-venv rsync curl git iproute2 ca-certificates wrk
 )
 
 missing=()
