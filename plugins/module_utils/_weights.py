@@ -13,12 +13,14 @@ import math
 from collections.abc import Mapping, Sequence
 
 
-def server_weights(weight: int, stable: Sequence[str], canary: Sequence[str], max_weight: int) -> dict[str, int]:
+def server_weights(weight: int, stable: Sequence[str], canary: Sequence[str], max_weight: int,
+                   reduce: bool = True) -> dict[str, int]:
     """Per-server integer weights (0..max_weight) that give the canary pool ``weight`` percent of requests.
 
     The exact ratio is canary_server : stable_server = weight * len(stable) : (100 - weight) * len(canary);
-    it is reduced by the gcd and scaled down to fit ``max_weight`` only when it has to be (rounding then keeps
-    every non-zero share at least 1, so a 1% canary never rounds to nothing).
+    it is reduced by the gcd (unless ``reduce`` is false: routers that store percentages keep 75 : 25) and
+    scaled down to fit ``max_weight`` only when it has to be (rounding then keeps every non-zero share at least
+    1, so a 1% canary never rounds to nothing).
     """
     if not 0 <= weight <= 100:
         raise ValueError(f"weight must be between 0 and 100, got {weight}")
@@ -29,7 +31,7 @@ def server_weights(weight: int, stable: Sequence[str], canary: Sequence[str], ma
         raise ValueError(f"the {empty} pool is empty but weight {weight} sends it traffic")
     canary_each = weight * max(len(stable), 1)
     stable_each = (100 - weight) * max(len(canary), 1)
-    divisor = math.gcd(canary_each, stable_each) or 1
+    divisor = (math.gcd(canary_each, stable_each) or 1) if reduce else 1
     canary_each, stable_each = canary_each // divisor, stable_each // divisor
     largest = max(canary_each, stable_each)
     if largest > max_weight:
@@ -52,6 +54,19 @@ def canary_share(weights: Mapping[str, int], canary: Sequence[str]) -> int | Non
     if total <= 0:
         return None
     return round(100 * sum(weights.get(server, 0) for server in canary) / total)
+
+
+def same_split(current: Mapping[str, int], target: Mapping[str, int]) -> bool:
+    """Whether ``current`` already sends each member the share ``target`` asks for (weights 2:2 split as 1:1).
+
+    A router whose traffic is already right is left alone, whatever units its weights are stored in.
+    """
+    if set(current) != set(target):
+        return False
+    current_total, target_total = sum(current.values()), sum(target.values())
+    if current_total <= 0 or target_total <= 0:
+        return current_total == target_total == 0
+    return all(current[member] * target_total == target[member] * current_total for member in target)
 
 
 def make_before_break(before: Mapping[str, int], after: Mapping[str, int]) -> list[tuple[str, int]]:

@@ -35,6 +35,8 @@ class Router(ABC):
     name: ClassVar[str]
     #: highest weight a single member can have on this router's scale
     max_weight: ClassVar[int]
+    #: reduce weights by their gcd (25% -> 3 : 1); routers that store percentages keep 75 : 25
+    reduce_weights: ClassVar[bool] = True
 
     def __init__(self, params: Mapping[str, Any], check_mode: bool = False) -> None:
         self.params = params

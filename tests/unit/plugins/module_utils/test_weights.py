@@ -9,6 +9,7 @@ import pytest
 from ansible_collections.progressive.delivery.plugins.module_utils._weights import (
     canary_share,
     make_before_break,
+    same_split,
     server_weights,
 )
 
@@ -92,3 +93,16 @@ def test_break_before_make_would_hit_zero():
     state = dict(before)
     state[naive[0][0]] = naive[0][1]
     assert sum(state.values()) == 0
+
+
+@pytest.mark.parametrize("current,target,same", [
+    ({"a": 128, "b": 128}, {"a": 1, "b": 1}, True),
+    ({"a": 1, "b": 0}, {"a": 100, "b": 0}, True),
+    ({"a": 30, "b": 10}, {"a": 75, "b": 25}, True),
+    ({"a": 3, "b": 1}, {"a": 19, "b": 1}, False),
+    ({"a": 0, "b": 0}, {"a": 1, "b": 0}, False),
+    ({"a": 0, "b": 0}, {"a": 0, "b": 0}, True),
+    ({"a": 1}, {"a": 1, "b": 0}, False),
+])
+def test_same_split_compares_shares_not_units(current, target, same):
+    assert same_split(current, target) is same

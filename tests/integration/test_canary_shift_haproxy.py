@@ -1,0 +1,268 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, progressive.delivery contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""progressive.delivery.canary_shift with router=haproxy against a real HAProxy 2.6, through ansible-playbook.
+
+The lab's own HAProxy stays at 128/128 (other tests rely on it): this module starts its own master-worker HAProxy
+(runtime socket, master socket, server-state-file) in front of the lab's blue and green demo apps, and stops it by
+PID at the end. Backend ``app`` balances round robin; backend ``static`` (static-rr) refuses weights other than
+0%/100%, which makes HAProxy itself fail a shift half way (the rollback test).
+"""
+from __future__ import annotations
+
+import math
+import shutil
+import socket
+import subprocess
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.integration.prom_helpers import free_port, run_playbook, wait_for
+from tests.lab import lab as labmod
+
+pytestmark = pytest.mark.lab
+
+REQUESTS = 2000
+CLIENTS = 4
+VERSIONS = {labmod.BLUE_VERSION: "blue", labmod.GREEN_VERSION: "green"}
+
+
+@dataclass
+class OwnHAProxy:
+    dir: Path
+    port: int
+    proc: subprocess.Popen | None = None
+
+    @property
+    def socket(self) -> str:
+        return str(self.dir / "admin.sock")
+
+    @property
+    def master_socket(self) -> str:
+        return str(self.dir / "master.sock")
+
+    @property
+    def state_file(self) -> str:
+        return str(self.dir / "server-state")
+
+    def config(self, blue: int, green: int) -> str:
+        servers = (f"    server blue 127.0.0.1:{blue} weight 128\n"
+                   f"    server green 127.0.0.1:{green} weight 128\n")
+        return (f"global\n    stats socket {self.socket} mode 600 level admin\n"
+                f"    server-state-file {self.state_file}\n\n"
+                "defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n"
+                "    timeout http-keep-alive 30s\n    load-server-state-from-file global\n\n"
+                f"frontend fe\n    bind 127.0.0.1:{self.port}\n    default_backend app\n\n"
+                f"backend app\n    balance roundrobin\n{servers}\n"
+                f"backend static\n    balance static-rr\n{servers}")
+
+    def start(self, blue: int, green: int) -> None:
+        self.dir.mkdir(parents=True)
+        cfg = self.dir / "haproxy.cfg"
+        cfg.write_text(self.config(blue, green))
+        log = open(self.dir / "haproxy.log", "wb")  # noqa: SIM115 (kept open for the child)
+        self.proc = subprocess.Popen(["haproxy", "-W", "-f", str(cfg), "-S", f"{self.master_socket},mode,600"],
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        wait_for(self._serving, timeout=20, what=f"own HAProxy on :{self.port}")
+
+    def _serving(self) -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{self.port}/", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()  # the master stops its workers
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def send(self, command: str, path: str | None = None) -> str:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(5)
+            sock.connect(path or self.socket)
+            sock.sendall(command.encode() + b"\n")
+            sock.shutdown(socket.SHUT_WR)
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks).decode()
+
+    def weights(self, backend: str = "app") -> dict[str, int]:
+        """Current weights read with `get weight` (independent of the adapter's own parsing)."""
+        return {server: int(self.send(f"get weight {backend}/{server}").split()[0]) for server in ("blue", "green")}
+
+    def worker_pid(self) -> int | None:
+        try:
+            info = self.send("show info")
+        except OSError:
+            return None
+        return next((int(line.split(":")[1]) for line in info.splitlines() if line.startswith("Pid:")), None)
+
+    def reload(self) -> None:
+        """Master CLI `reload`; returns once a new worker answers on the runtime socket."""
+        old = self.worker_pid()
+        self.send("reload", self.master_socket)
+        wait_for(lambda: (pid := self.worker_pid()) is not None and pid != old, timeout=20, what="a new worker")
+
+
+@pytest.fixture(scope="module")
+def haproxy(lab) -> Iterator[OwnHAProxy]:
+    own = OwnHAProxy(Path(lab.dir) / f"tests-haproxy-{uuid.uuid4().hex[:8]}", free_port())
+    try:
+        own.start(lab.ports["app_blue"], lab.ports["app_green"])
+        yield own
+    finally:
+        own.stop()
+    shutil.rmtree(own.dir, ignore_errors=True)  # kept (with haproxy.log) when the fixture itself failed
+
+
+def shift_task(haproxy: OwnHAProxy, weight: Any, name: str = "shift", **extra: Any) -> dict[str, Any]:
+    options = {"router": "haproxy", "haproxy_socket": haproxy.socket, "backend": "app",
+               "haproxy_state_file": haproxy.state_file, "stable": "blue", "canary": "green", "weight": weight}
+    options.update(extra)
+    task_options = {key: value for key, value in options.items() if value is not None}
+    return {"name": name, "progressive.delivery.canary_shift": task_options}
+
+
+def shift(haproxy: OwnHAProxy, weight: Any, **extra: Any) -> dict[str, Any]:
+    run = run_playbook([shift_task(haproxy, weight, **extra)], args=("--diff",))
+    return run["shift"]
+
+
+def count_versions(port: int, total: int = REQUESTS) -> Counter:
+    """Send ``total`` keep-alive requests from CLIENTS sessions; count the pools by the body's version."""
+    def client(n: int) -> Counter:
+        counts: Counter = Counter()
+        with requests.Session() as session:
+            for _request in range(n):
+                resp = session.get(f"http://127.0.0.1:{port}/", timeout=5)
+                counts[VERSIONS.get(resp.json().get("version"), f"HTTP {resp.status_code}")] += 1
+        return counts
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        return sum(pool.map(client, [total // CLIENTS] * CLIENTS), Counter())
+
+
+# ------------------------------------------------------------------------------------------------ traffic split
+@pytest.mark.parametrize("weight", [0, 5, 25, 50, 100])
+def test_split_follows_weight(haproxy, weight):
+    result = shift(haproxy, weight)
+    assert not result.get("failed"), result
+    servers = result["servers"]
+    assert servers == haproxy.weights()
+    assert result["weight"] == weight and result["router"] == "haproxy"
+    assert result["target"] == {"backend": "app", "socket": haproxy.socket, "state_file": haproxy.state_file}
+    p = servers["green"] / (servers["blue"] + servers["green"])
+    assert abs(100 * p - weight) <= 0.5, servers
+
+    counts = count_versions(haproxy.port)
+    assert sum(counts.values()) == REQUESTS and set(counts) <= {"blue", "green"}, counts
+    observed = counts["green"] / REQUESTS
+    if weight in (0, 100):
+        assert observed == weight / 100, counts
+    else:
+        tolerance = 4 * math.sqrt(p * (1 - p) / REQUESTS) + 0.005
+        assert abs(observed - p) <= tolerance, (counts, p, tolerance)
+
+
+# ------------------------------------------------------------------------------------- idempotency, check, diff
+def test_idempotent_with_diff(haproxy):
+    assert not shift(haproxy, 25).get("failed")
+    run = run_playbook([shift_task(haproxy, 50, "first"), shift_task(haproxy, 50, "second")], args=("--diff",))
+    first, second = run["first"], run["second"]
+    assert first["changed"] is True
+    assert first["diff"] == {"before": {"blue": 3, "green": 1}, "after": {"blue": 1, "green": 1}}
+    assert first["previous_weight"] == 25 and first["effective_weight"] == 50
+    assert second["changed"] is False and "diff" not in second
+    assert second["servers"] == {"blue": 1, "green": 1} == haproxy.weights()
+
+
+def test_check_mode_changes_nothing(haproxy):
+    assert not shift(haproxy, 5).get("failed")
+    before = haproxy.weights()
+    state_before = Path(haproxy.state_file).read_text()
+    run = run_playbook([{**shift_task(haproxy, 100), "check_mode": True}], args=("--diff",))
+    result = run["shift"]
+    assert result["changed"] is True
+    assert result["diff"] == {"before": {"blue": 19, "green": 1}, "after": {"blue": 0, "green": 1}}
+    assert result["servers"] == before
+    assert haproxy.weights() == before == {"blue": 19, "green": 1}
+    assert Path(haproxy.state_file).read_text() == state_before
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+def test_bad_input_fails_and_changes_nothing(haproxy, tmp_path):
+    assert not shift(haproxy, 25).get("failed")
+    before = {backend: haproxy.weights(backend) for backend in ("app", "static")}
+    missing = str(tmp_path / "no-such.sock")
+    run = run_playbook([
+        shift_task(haproxy, 50, "typo", canary="gren"),
+        shift_task(haproxy, 50, "typo in list", stable=["blue", "bleu"]),
+        shift_task(haproxy, 50, "unknown backend", backend="ap"),
+        shift_task(haproxy, 50, "missing socket", haproxy_socket=missing),
+        shift_task(haproxy, 50, "no backend option", backend=None),
+        shift_task(haproxy, 101, "weight 101"),
+        shift_task(haproxy, 50, "shared member", canary=["green", "blue"]),
+    ])
+    expected = {
+        "typo": "option canary: no server 'gren' in backend 'app'; servers in it: blue, green",
+        "typo in list": "option stable: no server 'bleu' in backend 'app'; servers in it: blue, green",
+        "unknown backend": f"option backend: no backend 'ap' in HAProxy at {haproxy.socket}; backends: app, static",
+        "missing socket": f"option haproxy_socket: {missing} does not exist",
+        "no backend option": "option backend is required when router=haproxy",
+        "weight 101": "option weight: must be between 0 and 100, got 101",
+        "shared member": "pools must not share members",
+    }
+    for task, message in expected.items():
+        result = run[task]
+        assert result["failed"] is True and message in result["msg"], (task, result["msg"])
+        assert result.get("changed") is False or "changed" not in result
+    assert {backend: haproxy.weights(backend) for backend in ("app", "static")} == before
+
+
+def test_refused_half_way_restores_previous_weights(haproxy):
+    """static-rr accepts blue 128 -> 0 (first update) but refuses green 128 -> 1: blue must be put back."""
+    assert haproxy.weights("static") == {"blue": 128, "green": 128}
+    result = shift(haproxy, 100, backend="static")
+    assert result["failed"] is True
+    assert "option backend: HAProxy refused 'set weight static/green 1': Backend is using a static LB" in result["msg"]
+    assert "restored the previous weights (blue=128)" in result["msg"]
+    assert haproxy.weights("static") == {"blue": 128, "green": 128}
+
+
+# ------------------------------------------------------------------------------------------------ persistence
+def test_weights_survive_reload(haproxy):
+    result = shift(haproxy, 5)
+    assert not result.get("failed"), result
+    assert haproxy.weights() == {"blue": 19, "green": 1}
+    haproxy.reload()
+    assert haproxy.weights() == {"blue": 19, "green": 1}
+    assert count_versions(haproxy.port, 400)["green"] < 40
+
+    # control: a change that is not persisted (raw socket) is gone after the reload, so the reload is real
+    assert haproxy.send("set weight app/blue 77").strip() == ""
+    haproxy.reload()
+    assert haproxy.weights() == {"blue": 19, "green": 1}
+
+
+def test_without_state_file_change_is_runtime_only(haproxy):
+    result = shift(haproxy, 50, haproxy_state_file=None)
+    assert not result.get("failed") and result["target"]["state_file"] is None, result
+    assert haproxy.weights() == {"blue": 1, "green": 1}
+    haproxy.reload()
+    assert haproxy.weights() == {"blue": 19, "green": 1}  # the state file still holds the last persisted shift

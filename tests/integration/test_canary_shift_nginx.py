@@ -1,0 +1,398 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, progressive.delivery contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""progressive.delivery.canary_shift with router=nginx against real nginx processes of our own.
+
+The lab's nginx is left alone (other tests expect its upstream at 1/1): each mode gets its own nginx (2 workers)
+under ``<lab dir>/tests-nginx-<uuid>/``, proxying to the lab's two demo apps (blue 2026.11.0+1, green
+2026.11.1+2), started with subprocess and stopped by PID. Every shift goes through a real ansible-playbook.
+
+Split checks: 2,000 keep-alive requests per weight. nginx (and the runtime snippet's Lua balancer) use smooth
+weighted round robin, which is nearly exact per worker; the tolerance is still a binomial one (4.5 standard
+deviations plus 2 requests for the workers' phases), so the checks hold for any fair weighted choice.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from ansible_collections.progressive.delivery.plugins.module_utils._routers.nginx import (
+    active_workers,
+    backup_path,
+    runtime_snippet,
+)
+
+from tests.integration.prom_helpers import free_port, run_playbook, wait_for
+
+pytestmark = pytest.mark.lab
+
+MODULE = "progressive.delivery.canary_shift"
+BLUE_VERSION, GREEN_VERSION = "2026.11.0+1", "2026.11.1+2"
+REQUESTS = 2000
+THREADS = 4
+WEIGHTS = [0, 5, 25, 50, 100]
+LUA_MODULES = ("/usr/lib/nginx/modules/ndk_http_module.so", "/usr/lib/nginx/modules/ngx_http_lua_module.so")
+
+
+class OwnNginx:
+    """One nginx of our own (reload or runtime mode), in its own prefix with every path set."""
+
+    def __init__(self, root: Path, mode: str, blue: str, green: str) -> None:
+        self.dir = root / f"nginx-{mode}"
+        self.mode = mode
+        self.blue, self.green = blue, green
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def conf(self) -> Path:
+        return self.dir / "nginx.conf"
+
+    @property
+    def upstream_file(self) -> Path:
+        return self.dir / "upstreams" / "demo.conf"
+
+    @property
+    def error_log(self) -> Path:
+        return self.dir / "logs" / "error.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def args(self, conf: Path | None = None) -> str:
+        return f"-e {self.error_log} -p {self.dir} -c {conf or self.conf}"
+
+    def options(self) -> dict[str, Any]:
+        common = {"router": "nginx", "upstream": "demo", "nginx_mode": self.mode}
+        if self.mode == "runtime":
+            return {**common, "nginx_admin_url": f"http://127.0.0.1:{self.admin_port}"}
+        return {**common, "upstream_file": str(self.upstream_file), "nginx_args": self.args()}
+
+    def main_conf(self, includes: str) -> str:
+        d = self.dir
+        modules = "".join(f"load_module {path};\n" for path in LUA_MODULES) if self.mode == "runtime" else ""
+        temp = "".join(f"    {kind}_temp_path {d}/tmp/{kind};\n"
+                       for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        return (f"{modules}worker_processes 2;\nerror_log {self.error_log} warn;\npid {d}/nginx.pid;\n"
+                f"events {{ worker_connections 1024; }}\nhttp {{\n    access_log off;\n{temp}{includes}"
+                f"    server {{\n        listen 127.0.0.1:{self.port};\n        location / {{\n"
+                f"            proxy_pass http://demo;\n            proxy_http_version 1.1;\n"
+                f"            proxy_set_header Connection \"\";\n        }}\n    }}\n}}\n")
+
+    def write_config(self) -> None:
+        for sub in ("logs", "tmp", "upstreams"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        if self.mode == "runtime":
+            snippet = runtime_snippet({"demo": [self.blue, self.green]}, f"127.0.0.1:{self.admin_port}")
+            (self.dir / "runtime.conf").write_text(snippet)
+            self.conf.write_text(self.main_conf(f"    include {self.dir}/runtime.conf;\n"))
+            return
+        self.upstream_file.write_text(f"upstream demo {{\n    server {self.blue} weight=1;\n"
+                                      f"    server {self.green} weight=1;\n    keepalive 16;\n}}\n")
+        self.conf.write_text(self.main_conf(f"    include {self.dir}/upstreams/*.conf;\n"))
+        # the same instance, but a config that `nginx -t` rejects (for the failure path)
+        broken = self.main_conf(f"    include {self.dir}/upstreams/*.conf;\n    include {self.dir}/missing.conf;\n")
+        (self.dir / "broken.conf").write_text(broken)
+
+    def start(self) -> None:
+        self.write_config()
+        cmd = ["nginx", *self.args().split(), "-g", "daemon off;"]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_for(self._answers, timeout=20, what=f"own nginx ({self.mode}) on :{self.port}")
+
+    def _answers(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"nginx exited: {self.error_log.read_text()}")
+        try:
+            return requests.get(self.url, timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def workers(self) -> set[int]:
+        assert self.proc is not None
+        return active_workers(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def nginx_root(lab) -> Iterator[Path]:
+    root = Path(lab.dir) / f"tests-nginx-{uuid.uuid4().hex[:8]}"
+    root.mkdir(parents=True)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _own_nginx(lab, root: Path, mode: str) -> Iterator[OwnNginx]:
+    server = OwnNginx(root, mode, f"127.0.0.1:{lab.ports['app_blue']}", f"127.0.0.1:{lab.ports['app_green']}")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def reload_nginx(lab, nginx_root) -> Iterator[OwnNginx]:
+    yield from _own_nginx(lab, nginx_root, "reload")
+
+
+@pytest.fixture(scope="module")
+def runtime_nginx(lab, nginx_root) -> Iterator[OwnNginx]:
+    yield from _own_nginx(lab, nginx_root, "runtime")
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------------
+def shift(server: OwnNginx, weight: int, *, task: dict[str, Any] | None = None, args: tuple[str, ...] = (),
+          **options: Any) -> dict[str, Any]:
+    module_args = {**server.options(), "stable": server.blue, "canary": server.green, "weight": weight, **options}
+    run = run_playbook([{"name": "shift", MODULE: module_args, **(task or {})}], args=args)
+    return run["shift"]
+
+
+def count_versions(url: str, total: int = REQUESTS, threads: int = THREADS) -> collections.Counter:
+    counts: collections.Counter = collections.Counter()
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        local: collections.Counter = collections.Counter()
+        with requests.Session() as session:
+            for _request in range(n):
+                response = session.get(url, timeout=5)
+                local[response.json()["version"] if response.status_code == 200 else response.status_code] += 1
+        with lock:
+            counts.update(local)
+
+    pool = [threading.Thread(target=worker, args=(total // threads,)) for _thread in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return counts
+
+
+def assert_split(counts: collections.Counter, canary_share: float) -> None:
+    total = sum(counts.values())
+    assert set(counts) <= {BLUE_VERSION, GREEN_VERSION}, counts  # no errors at all
+    canary = counts[GREEN_VERSION]
+    if canary_share in (0.0, 1.0):
+        assert canary == round(canary_share * total), counts
+        return
+    tolerance = 4.5 * math.sqrt(total * canary_share * (1 - canary_share)) + 2
+    assert abs(canary - canary_share * total) <= tolerance, (counts, canary_share)
+
+
+def share_of(result: dict[str, Any], canary: str) -> float:
+    servers = result["servers"]
+    return servers[canary] / sum(servers.values())
+
+
+def assert_ok(result: dict[str, Any]) -> None:
+    assert not result.get("failed"), result.get("msg", result)
+
+
+# --------------------------------------------------------------------------------------------------
+# reload mode
+# --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("weight", WEIGHTS)
+def test_reload_split(reload_nginx: OwnNginx, weight: int) -> None:
+    before = reload_nginx.workers()
+    result = shift(reload_nginx, weight)
+    assert_ok(result)
+    assert result["changed"] is True  # from 1/1 (50 %) at start, and every step differs from the last
+    assert result["effective_weight"] == weight
+    assert result["target"]["upstream_file"] == str(reload_nginx.upstream_file)
+    after = reload_nginx.workers()
+    assert after and not after & before, "nginx did not reload (same workers)"
+    text = reload_nginx.upstream_file.read_text()
+    if weight in (0, 100):
+        down = reload_nginx.green if weight == 0 else reload_nginx.blue
+        assert f"server {down} down;" in text and "weight=0" not in text
+    assert "keepalive 16;" in text  # the block's other directives are kept
+    assert_split(count_versions(reload_nginx.url), share_of(result, reload_nginx.green))
+
+
+def test_reload_idempotent(reload_nginx: OwnNginx) -> None:
+    assert_ok(shift(reload_nginx, 25))
+    content, mtime = reload_nginx.upstream_file.read_bytes(), reload_nginx.upstream_file.stat().st_mtime_ns
+    workers = reload_nginx.workers()
+    again = shift(reload_nginx, 25)
+    assert_ok(again)
+    assert again["changed"] is False and again["previous_weight"] == 25 and "diff" not in again
+    assert reload_nginx.upstream_file.read_bytes() == content
+    assert reload_nginx.upstream_file.stat().st_mtime_ns == mtime
+    assert reload_nginx.workers() == workers
+
+
+def test_reload_check_mode_and_diff(reload_nginx: OwnNginx) -> None:
+    first = shift(reload_nginx, 25)
+    assert_ok(first)
+    content, workers = reload_nginx.upstream_file.read_bytes(), reload_nginx.workers()
+    result = shift(reload_nginx, 50, task={"check_mode": True, "diff": True})
+    assert_ok(result)
+    assert result["changed"] is True
+    blue, green = reload_nginx.blue, reload_nginx.green
+    assert result["diff"] == {"before": {blue: 3, green: 1}, "after": {blue: 1, green: 1}}
+    assert result["servers"] == {blue: 3, green: 1}  # check mode: the state as it is
+    assert reload_nginx.upstream_file.read_bytes() == content
+    assert reload_nginx.workers() == workers
+
+
+@pytest.mark.parametrize("breakage", ["bad_upstream_option", "broken_include"])
+def test_reload_failure_restores_file(reload_nginx: OwnNginx, breakage: str) -> None:
+    assert_ok(shift(reload_nginx, 25))
+    content, workers = reload_nginx.upstream_file.read_bytes(), reload_nginx.workers()
+    if breakage == "bad_upstream_option":
+        result = shift(reload_nginx, 75, nginx_upstream_options=["keepalive 16", "no_such_directive 1"])
+        nginx_says = 'unknown directive "no_such_directive"'
+    else:
+        result = shift(reload_nginx, 75, nginx_args=reload_nginx.args(reload_nginx.dir / "broken.conf"))
+        nginx_says = f'open() "{reload_nginx.dir}/missing.conf" failed'
+    assert result.get("failed") is True
+    assert nginx_says in result["msg"] and "restored" in result["msg"], result["msg"]
+    assert reload_nginx.upstream_file.read_bytes() == content  # byte for byte
+    assert Path(backup_path(str(reload_nginx.upstream_file))).read_bytes() == content
+    assert reload_nginx.workers() == workers  # never signalled
+    assert_split(count_versions(reload_nginx.url), 0.25)  # the old config still serves
+
+
+def test_reload_bad_input(reload_nginx: OwnNginx) -> None:
+    assert_ok(shift(reload_nginx, 25))
+    content = reload_nginx.upstream_file.read_bytes()
+    base = {**reload_nginx.options(), "stable": reload_nginx.blue, "canary": reload_nginx.green, "weight": 50}
+    without_file = {key: value for key, value in base.items() if key != "upstream_file"}
+    tasks = [
+        {"name": "unknown upstream", MODULE: {**base, "upstream": "nope"}},
+        {"name": "not a member", MODULE: {**base, "canary": "127.0.0.1:9"}},
+        {"name": "no upstream_file", MODULE: without_file},
+        {"name": "missing file", MODULE: {**base, "upstream_file": str(reload_nginx.dir / "none.conf")}},
+    ]
+    run = run_playbook(tasks)
+    assert "option upstream: no upstream 'nope'" in run["unknown upstream"]["msg"]
+    assert "it has: demo" in run["unknown upstream"]["msg"]
+    member = run["not a member"]["msg"]
+    assert "option canary: server 127.0.0.1:9 is not in upstream demo" in member
+    assert reload_nginx.blue in member and reload_nginx.green in member
+    assert run["no upstream_file"]["msg"] == \
+        "option upstream_file is required when router=nginx and nginx_mode=reload"
+    assert "option upstream_file:" in run["missing file"]["msg"] and "does not exist" in run["missing file"]["msg"]
+    assert all(result.get("failed") for result in run.results.values())
+    assert reload_nginx.upstream_file.read_bytes() == content
+
+
+# --------------------------------------------------------------------------------------------------
+# runtime mode
+# --------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def runtime_workers(runtime_nginx: OwnNginx) -> set[int]:
+    return runtime_nginx.workers()
+
+
+@pytest.mark.parametrize("weight", WEIGHTS)
+def test_runtime_split_without_reload(runtime_nginx: OwnNginx, runtime_workers: set[int], weight: int) -> None:
+    result = shift(runtime_nginx, weight)
+    assert_ok(result)
+    assert result["changed"] is True and result["effective_weight"] == weight
+    assert result["target"] == {"mode": "runtime", "upstream": "demo",
+                                "admin_url": f"http://127.0.0.1:{runtime_nginx.admin_port}"}
+    assert runtime_nginx.workers() == runtime_workers, "runtime mode must never reload nginx"
+    assert_split(count_versions(runtime_nginx.url), share_of(result, runtime_nginx.green))
+
+
+def test_runtime_idempotent_check_mode_and_diff(runtime_nginx: OwnNginx, runtime_workers: set[int]) -> None:
+    assert_ok(shift(runtime_nginx, 5))
+    admin = f"http://127.0.0.1:{runtime_nginx.admin_port}/upstreams/demo"
+    state = requests.get(admin, timeout=5).json()
+    again = shift(runtime_nginx, 5)
+    assert_ok(again)
+    assert again["changed"] is False and again["previous_weight"] == 5
+    checked = shift(runtime_nginx, 100, task={"check_mode": True, "diff": True})
+    assert_ok(checked)
+    assert checked["changed"] is True
+    assert checked["diff"]["after"] == {runtime_nginx.blue: 0, runtime_nginx.green: 1}
+    assert requests.get(admin, timeout=5).json() == state  # nothing set in check mode
+    assert runtime_nginx.workers() == runtime_workers
+
+
+def test_runtime_bad_input(runtime_nginx: OwnNginx) -> None:
+    base = {**runtime_nginx.options(), "stable": runtime_nginx.blue, "canary": runtime_nginx.green, "weight": 50}
+    without_url = {key: value for key, value in base.items() if key != "nginx_admin_url"}
+    tasks = [
+        {"name": "unknown upstream", MODULE: {**base, "upstream": "nope"}},
+        {"name": "not a member", MODULE: {**base, "stable": "127.0.0.1:9"}},
+        {"name": "no admin url", MODULE: without_url},
+        {"name": "admin down", MODULE: {**base, "nginx_admin_url": f"http://127.0.0.1:{free_port()}"}},
+    ]
+    run = run_playbook(tasks)
+    assert "option upstream: no upstream 'nope'" in run["unknown upstream"]["msg"]
+    assert "option stable: server 127.0.0.1:9 is not in upstream demo" in run["not a member"]["msg"]
+    assert run["no admin url"]["msg"] == \
+        "option nginx_admin_url is required when router=nginx and nginx_mode=runtime"
+    assert "option nginx_admin_url: cannot GET" in run["admin down"]["msg"]
+    assert all(result.get("failed") for result in run.results.values())
+
+
+def test_runtime_admin_rejects_unknown_servers(runtime_nginx: OwnNginx) -> None:
+    admin = f"http://127.0.0.1:{runtime_nginx.admin_port}/upstreams/demo"
+    before = requests.get(admin, timeout=5).json()
+    bad = requests.put(admin, data=json.dumps({"servers": {runtime_nginx.blue: 1, "10.9.9.9:1": 1}}), timeout=5)
+    assert bad.status_code == 400 and "not a server of demo" in bad.json()["error"]
+    assert requests.put(admin, data="{not json", timeout=5).status_code == 400
+    assert requests.get(admin, timeout=5).json() == before  # a rejected PUT changes nothing, not even partly
+
+
+def test_runtime_flips_under_keepalive_load_lose_nothing(runtime_nginx: OwnNginx, runtime_workers: set[int]) -> None:
+    """0 <-> 100 flips while 8 keep-alive clients send requests: every request answered, by both versions."""
+    stop = threading.Event()
+    counts: collections.Counter = collections.Counter()
+    lock = threading.Lock()
+
+    def client() -> None:
+        local: collections.Counter = collections.Counter()
+        with requests.Session() as session:
+            while not stop.is_set():
+                try:
+                    response = session.get(runtime_nginx.url, timeout=5)
+                    local[response.json()["version"] if response.status_code == 200 else response.status_code] += 1
+                except requests.RequestException as exc:
+                    local[type(exc).__name__] += 1
+        with lock:
+            counts.update(local)
+
+    clients = [threading.Thread(target=client) for _client in range(8)]
+    for thread in clients:
+        thread.start()
+    base = {**runtime_nginx.options(), "stable": runtime_nginx.blue, "canary": runtime_nginx.green}
+    run = run_playbook([{"name": f"flip {i}", MODULE: {**base, "weight": 100 * (i % 2)}} for i in range(1, 9)])
+    stop.set()
+    for thread in clients:
+        thread.join()
+    assert all(not result.get("failed") and result["changed"] for result in run.results.values())
+    assert set(counts) == {BLUE_VERSION, GREEN_VERSION}, counts  # no error of any kind
+    assert runtime_nginx.workers() == runtime_workers
