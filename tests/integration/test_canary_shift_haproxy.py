@@ -13,111 +13,25 @@ from __future__ import annotations
 
 import math
 import shutil
-import socket
-import subprocess
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.integration.prom_helpers import free_port, run_playbook, wait_for
+from tests.integration.prom_helpers import free_port, run_playbook
 from tests.lab import lab as labmod
+from tests.lab.routers import OwnHAProxy
 
 pytestmark = pytest.mark.lab
 
 REQUESTS = 2000
 CLIENTS = 4
 VERSIONS = {labmod.BLUE_VERSION: "blue", labmod.GREEN_VERSION: "green"}
-
-
-@dataclass
-class OwnHAProxy:
-    dir: Path
-    port: int
-    proc: subprocess.Popen | None = None
-
-    @property
-    def socket(self) -> str:
-        return str(self.dir / "admin.sock")
-
-    @property
-    def master_socket(self) -> str:
-        return str(self.dir / "master.sock")
-
-    @property
-    def state_file(self) -> str:
-        return str(self.dir / "server-state")
-
-    def config(self, blue: int, green: int) -> str:
-        servers = (f"    server blue 127.0.0.1:{blue} weight 128\n"
-                   f"    server green 127.0.0.1:{green} weight 128\n")
-        return (f"global\n    stats socket {self.socket} mode 600 level admin\n"
-                f"    server-state-file {self.state_file}\n\n"
-                "defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n"
-                "    timeout http-keep-alive 30s\n    load-server-state-from-file global\n\n"
-                f"frontend fe\n    bind 127.0.0.1:{self.port}\n    default_backend app\n\n"
-                f"backend app\n    balance roundrobin\n{servers}\n"
-                f"backend static\n    balance static-rr\n{servers}")
-
-    def start(self, blue: int, green: int) -> None:
-        self.dir.mkdir(parents=True)
-        cfg = self.dir / "haproxy.cfg"
-        cfg.write_text(self.config(blue, green))
-        log = open(self.dir / "haproxy.log", "wb")  # noqa: SIM115 (kept open for the child)
-        self.proc = subprocess.Popen(["haproxy", "-W", "-f", str(cfg), "-S", f"{self.master_socket},mode,600"],
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
-        wait_for(self._serving, timeout=20, what=f"own HAProxy on :{self.port}")
-
-    def _serving(self) -> bool:
-        try:
-            return requests.get(f"http://127.0.0.1:{self.port}/", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()  # the master stops its workers
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def send(self, command: str, path: str | None = None) -> str:
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.settimeout(5)
-            sock.connect(path or self.socket)
-            sock.sendall(command.encode() + b"\n")
-            sock.shutdown(socket.SHUT_WR)
-            chunks = []
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-        return b"".join(chunks).decode()
-
-    def weights(self, backend: str = "app") -> dict[str, int]:
-        """Current weights read with `get weight` (independent of the adapter's own parsing)."""
-        return {server: int(self.send(f"get weight {backend}/{server}").split()[0]) for server in ("blue", "green")}
-
-    def worker_pid(self) -> int | None:
-        try:
-            info = self.send("show info")
-        except OSError:
-            return None
-        return next((int(line.split(":")[1]) for line in info.splitlines() if line.startswith("Pid:")), None)
-
-    def reload(self) -> None:
-        """Master CLI `reload`; returns once a new worker answers on the runtime socket."""
-        old = self.worker_pid()
-        self.send("reload", self.master_socket)
-        wait_for(lambda: (pid := self.worker_pid()) is not None and pid != old, timeout=20, what="a new worker")
 
 
 @pytest.fixture(scope="module")

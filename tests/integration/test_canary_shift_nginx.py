@@ -17,10 +17,7 @@ from __future__ import annotations
 import collections
 import json
 import math
-import os
 import shutil
-import signal
-import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -30,12 +27,11 @@ from typing import Any
 import pytest
 import requests
 from ansible_collections.progressive.delivery.plugins.module_utils._routers.nginx import (
-    active_workers,
     backup_path,
-    runtime_snippet,
 )
 
-from tests.integration.prom_helpers import free_port, run_playbook, wait_for
+from tests.integration.prom_helpers import free_port, run_playbook
+from tests.lab.routers import OwnNginx
 
 pytestmark = pytest.mark.lab
 
@@ -44,99 +40,6 @@ BLUE_VERSION, GREEN_VERSION = "2026.11.0+1", "2026.11.1+2"
 REQUESTS = 2000
 THREADS = 4
 WEIGHTS = [0, 5, 25, 50, 100]
-LUA_MODULES = ("/usr/lib/nginx/modules/ndk_http_module.so", "/usr/lib/nginx/modules/ngx_http_lua_module.so")
-
-
-class OwnNginx:
-    """One nginx of our own (reload or runtime mode), in its own prefix with every path set."""
-
-    def __init__(self, root: Path, mode: str, blue: str, green: str) -> None:
-        self.dir = root / f"nginx-{mode}"
-        self.mode = mode
-        self.blue, self.green = blue, green
-        self.port = free_port()
-        self.admin_port = free_port()
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def conf(self) -> Path:
-        return self.dir / "nginx.conf"
-
-    @property
-    def upstream_file(self) -> Path:
-        return self.dir / "upstreams" / "demo.conf"
-
-    @property
-    def error_log(self) -> Path:
-        return self.dir / "logs" / "error.log"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def args(self, conf: Path | None = None) -> str:
-        return f"-e {self.error_log} -p {self.dir} -c {conf or self.conf}"
-
-    def options(self) -> dict[str, Any]:
-        common = {"router": "nginx", "upstream": "demo", "nginx_mode": self.mode}
-        if self.mode == "runtime":
-            return {**common, "nginx_admin_url": f"http://127.0.0.1:{self.admin_port}"}
-        return {**common, "upstream_file": str(self.upstream_file), "nginx_args": self.args()}
-
-    def main_conf(self, includes: str) -> str:
-        d = self.dir
-        modules = "".join(f"load_module {path};\n" for path in LUA_MODULES) if self.mode == "runtime" else ""
-        temp = "".join(f"    {kind}_temp_path {d}/tmp/{kind};\n"
-                       for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        return (f"{modules}worker_processes 2;\nerror_log {self.error_log} warn;\npid {d}/nginx.pid;\n"
-                f"events {{ worker_connections 1024; }}\nhttp {{\n    access_log off;\n{temp}{includes}"
-                f"    server {{\n        listen 127.0.0.1:{self.port};\n        location / {{\n"
-                f"            proxy_pass http://demo;\n            proxy_http_version 1.1;\n"
-                f"            proxy_set_header Connection \"\";\n        }}\n    }}\n}}\n")
-
-    def write_config(self) -> None:
-        for sub in ("logs", "tmp", "upstreams"):
-            (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        if self.mode == "runtime":
-            snippet = runtime_snippet({"demo": [self.blue, self.green]}, f"127.0.0.1:{self.admin_port}")
-            (self.dir / "runtime.conf").write_text(snippet)
-            self.conf.write_text(self.main_conf(f"    include {self.dir}/runtime.conf;\n"))
-            return
-        self.upstream_file.write_text(f"upstream demo {{\n    server {self.blue} weight=1;\n"
-                                      f"    server {self.green} weight=1;\n    keepalive 16;\n}}\n")
-        self.conf.write_text(self.main_conf(f"    include {self.dir}/upstreams/*.conf;\n"))
-        # the same instance, but a config that `nginx -t` rejects (for the failure path)
-        broken = self.main_conf(f"    include {self.dir}/upstreams/*.conf;\n    include {self.dir}/missing.conf;\n")
-        (self.dir / "broken.conf").write_text(broken)
-
-    def start(self) -> None:
-        self.write_config()
-        cmd = ["nginx", *self.args().split(), "-g", "daemon off;"]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
-        wait_for(self._answers, timeout=20, what=f"own nginx ({self.mode}) on :{self.port}")
-
-    def _answers(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError(f"nginx exited: {self.error_log.read_text()}")
-        try:
-            return requests.get(self.url, timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def workers(self) -> set[int]:
-        assert self.proc is not None
-        return active_workers(self.proc.pid)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

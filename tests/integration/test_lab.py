@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from tests.lab import lab as labmod
+from tests.lab.lab import free_port
 
 MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.manifest.v1+json",
@@ -144,12 +145,6 @@ def test_postgres_accepts_a_connection(lab):
     wrong = lab.postgres_dsn.replace(labmod.PG_PASSWORD, "wrong")
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         psycopg.connect(wrong, connect_timeout=5)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_demo_app_injected_errors_and_latency_are_real(lab):

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -152,6 +153,13 @@ def descendants(pid: int) -> list[int]:
             out.append(child)
             todo.append(child)
     return out
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def wait_until(what: str, check: Callable[[], bool], timeout: float = READY_TIMEOUT, interval: float = 0.25) -> None:
@@ -668,7 +676,6 @@ def start_process(state: State, name: str, cmd: list[str], d: Path, user: str | 
 
 
 def check_ports_free(p: dict[str, int], state: State) -> None:
-    import socket
     for name, port in p.items():
         owner = "haproxy" if name == "haproxy_stats" else name
         ours = state.running_pid(owner) if owner in state.processes else (
