@@ -1,0 +1,155 @@
+# Copyright (c) 2026, progressive.delivery contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Requests lost while canary_shift walks 0 -> 5 -> 25 -> 50 -> 100 -> 0 under keep-alive load.
+
+For each router and mode, wrk drives keep-alive load through a router of our own (tests/lab/routers.py) in
+front of the lab's two demo apps, while one ansible-playbook walks the weights `--rounds` times, with an
+`ansible.builtin.command: true` task after every shift (Ansible's own per-task cost, same play). Reports
+total and failed requests (non-2xx, connect/read/write errors, timeouts) and the shift task's time.
+
+Also runs HAProxy with make-before-break disabled (the adapter's private bench switch, not an option) to show
+what the ordering buys. Needs the lab (`make lab-up`) and wrk.
+
+    .venv/bin/python bench/shift_under_load.py [--rounds 20] [--connections 32] [--modes haproxy,...]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / ".build"))
+from ansible_collections.progressive.delivery.plugins.module_utils._routers import (  # noqa: E402
+    BREAK_BEFORE_MAKE_ENV,
+)
+
+from tests.lab import lab as labmod  # noqa: E402
+from tests.lab.routers import OwnHAProxy, OwnNginx  # noqa: E402
+
+VENV_BIN = Path(sys.executable).parent
+WALK = (0, 5, 25, 50, 100, 0)
+MODES = ("haproxy", "nginx-reload", "nginx-runtime", "haproxy-break-before-make")
+
+
+@dataclass
+class Outcome:
+    mode: str
+    requests: int
+    failed: int
+    detail: str
+    shift_median: float
+    shift_p95: float
+    command_median: float
+
+
+def start_router(mode: str, workdir: Path) -> tuple[Any, str, dict[str, Any]]:
+    """The router for ``mode``, its URL, and the canary_shift options that drive it."""
+    p = labmod.ports()
+    blue, green = f"127.0.0.1:{p['app_blue']}", f"127.0.0.1:{p['app_green']}"
+    if mode.startswith("haproxy"):
+        router = OwnHAProxy(workdir / "haproxy", labmod.free_port())
+        router.start(p["app_blue"], p["app_green"])
+        options = {"router": "haproxy", "haproxy_socket": router.socket, "backend": "app", "stable": "blue",
+                   "canary": "green", "haproxy_state_file": router.state_file}
+        return router, f"http://127.0.0.1:{router.port}/", options
+    router = OwnNginx(workdir, mode.split("-", 1)[1], blue, green)
+    router.start()
+    return router, router.url, {**router.options(), "stable": blue, "canary": green}
+
+
+def playbook(options: dict[str, Any], rounds: int) -> list[dict[str, Any]]:
+    tasks = []
+    for round_no in range(rounds):
+        for step, weight in enumerate(WALK):
+            tasks.append({"name": f"shift {round_no}.{step}",
+                          "progressive.delivery.canary_shift": {**options, "weight": weight}})
+            tasks.append({"name": f"command {round_no}.{step}", "ansible.builtin.command": "true",
+                          "changed_when": False})
+    return [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+
+
+def task_seconds(entry: dict[str, Any]) -> float:
+    duration = entry["hosts"]["localhost"].get("duration") or entry["task"]["duration"]
+    start, end = (datetime.datetime.fromisoformat(duration[k].replace("Z", "+00:00")) for k in ("start", "end"))
+    return (end - start).total_seconds()
+
+
+def parse_wrk(output: str) -> tuple[int, int, str]:
+    total = int(re.search(r"(\d+) requests in", output).group(1))
+    non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
+    errors = {k: 0 for k in ("connect", "read", "write", "timeout")}
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output):
+        errors = dict(zip(errors, map(int, m.groups()), strict=True))
+    detail = f"non-2xx {non2xx}, " + ", ".join(f"{k} {v}" for k, v in errors.items())
+    return total, non2xx + sum(errors.values()), detail
+
+
+def run_mode(mode: str, rounds: int, connections: int) -> Outcome:
+    workdir = Path(labmod.lab_dir()) / f"bench-shift-{uuid.uuid4().hex[:8]}"
+    workdir.mkdir(parents=True)
+    router, url, options = start_router(mode, workdir)
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+    if mode.endswith("break-before-make"):
+        env[BREAK_BEFORE_MAKE_ENV] = "1"
+    wrk = subprocess.Popen(["wrk", "-t2", f"-c{connections}", "-d3600s", url], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "walk.yml"
+            path.write_text(json.dumps(playbook(options, rounds)))
+            proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "-e",
+                                   f"ansible_python_interpreter={VENV_BIN / 'python'}", str(path)],
+                                  cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    finally:
+        wrk.send_signal(signal.SIGINT)  # wrk prints its summary on SIGINT
+        wrk_out, _err = wrk.communicate(timeout=30)
+        router.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    if proc.returncode:
+        raise SystemExit(f"{mode}: ansible-playbook failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+    entries = json.loads(proc.stdout[proc.stdout.index("{"):])["plays"][0]["tasks"]
+    shifts = sorted(task_seconds(e) for e in entries if e["task"]["name"].startswith("shift "))
+    commands = [task_seconds(e) for e in entries if e["task"]["name"].startswith("command ")]
+    total, failed, detail = parse_wrk(wrk_out)
+    return Outcome(mode, total, failed, detail, statistics.median(shifts),
+                   shifts[min(len(shifts) - 1, int(0.95 * len(shifts)))], statistics.median(commands))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--modes", default=",".join(MODES))
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    labmod.up()
+    print(f"walk {' -> '.join(map(str, WALK))} x {args.rounds} rounds, wrk -t2 -c{args.connections} keep-alive")
+    print("| mode | requests | failed | failed share | detail | shift median | shift p95 | command: true median"
+          " | shift / command |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|")
+    for mode in args.modes.split(","):
+        o = run_mode(mode, args.rounds, args.connections)
+        print(f"| {o.mode} | {o.requests} | {o.failed} | {100 * o.failed / max(o.requests, 1):.3f}% | {o.detail} |"
+              f" {o.shift_median:.3f} s | {o.shift_p95:.3f} s | {o.command_median:.3f} s |"
+              f" {o.shift_median / o.command_median:.2f}x |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
