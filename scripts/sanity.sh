@@ -16,7 +16,10 @@ cd "$REPO"
 NAMESPACE=progressive
 NAME=delivery
 PYTHON_VERSION=3.11
-BUILD_ROOT=$REPO/.build/sanity
+# One directory per run, so that two runs at once (two terminals, parallel jobs) do not delete each other's copy.
+mkdir -p "$REPO/.build"
+BUILD_ROOT=$(mktemp -d "$REPO/.build/sanity.XXXXXX")
+trap 'rm -rf "$BUILD_ROOT"' EXIT
 DEST=$BUILD_ROOT/ansible_collections/$NAMESPACE/$NAME
 ANSIBLE_TEST=$REPO/.venv/bin/ansible-test
 VENV_PYTHON=$REPO/.venv/bin/python

@@ -1,0 +1,376 @@
+#!/usr/bin/python
+# Copyright (c) 2026, progressive.delivery contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: image_promote
+short_description: Promote a container image by digest between tags, repositories and OCI registries
+version_added: 0.1.0
+description:
+  - Points one or more destination tags at the exact manifest of O(source), through the registry HTTP API (OCI
+    distribution / Docker registry v2). Nothing is rebuilt or pulled through a Docker engine; the digest never
+    changes.
+  - Same repository (a retag) is one manifest GET and one PUT of the same bytes with the same C(Content-Type).
+  - Another repository on the same registry mounts every blob from the source repository (cross-repository blob
+    mount); when the registry refuses the mount, the blob is uploaded.
+  - Another registry copies each blob the destination does not have yet (C(HEAD) first), streamed in chunks
+    (O(chunk_size)) with the digest verified on the way; a blob whose content does not match is never committed.
+  - Manifest lists and OCI image indexes are copied with every child manifest and its blobs, children first.
+  - Idempotent (a destination already at the digest is left alone). Check mode reports what would move without
+    writing anything; diff mode shows the digest of each destination before and after.
+author: progressive.delivery maintainers (@progressive-delivery)
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+options:
+  source:
+    description:
+      - The image to promote, V(registry/repository:tag) or V(registry/repository@sha256:<hex>).
+      - Without a registry part the image is on Docker Hub (V(docker.io)); without tag and digest the tag is
+        V(latest).
+    type: str
+    required: true
+  destination:
+    description:
+      - One destination reference V(registry/repository:tag) or a list of them.
+      - A destination without a tag gets the tag of O(source).
+    type: list
+    elements: str
+    required: true
+  expected_digest:
+    description:
+      - Refuse to promote (and write nothing) unless O(source) resolves to this digest (V(sha256:<hex>)).
+    type: str
+  keep_previous:
+    description:
+      - Before a destination tag is moved, point this tag (in the same repository) at the digest the destination
+        has now, for example V(previous-stable-kr), so that a rollback knows where to go.
+      - Nothing happens when the destination does not exist yet or does not move.
+    type: str
+  username:
+    description:
+      - User name for registries that ask for authentication and have no entry in O(registry_auth).
+      - Used for HTTP Basic authentication and to obtain Bearer tokens from the registry's token service.
+    type: str
+  password:
+    description:
+      - Password (or access token) of O(username). Never logged or returned.
+    type: str
+  registry_auth:
+    description:
+      - 'Credentials per registry host, for example C({"registry.example.com": {"username": "ci", "password": "..."}}).'
+      - Keys are the registry as written in the references (V(host) or V(host:port)); C(docker.io) for Docker Hub.
+      - Takes precedence over O(username)/O(password) and O(docker_config) for that registry. The passwords are
+        never logged or returned.
+    type: dict
+  docker_config:
+    description:
+      - Path of a Docker C(config.json) whose C(auths.<registry>.auth) entries (base64 of V(user:password)) are used
+        for registries that have neither an O(registry_auth) entry nor O(username).
+      - Credential helpers (C(credsStore), C(credHelpers)) and identity tokens are not supported.
+    type: path
+  validate_certs:
+    description:
+      - Verify the TLS certificates of C(https) registries.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - CA certificate file (PEM) or directory used to verify C(https) registries.
+    type: path
+  registry_scheme:
+    description:
+      - V(auto) uses plain C(http) for registries on the loopback interface (V(localhost), V(127.0.0.0/8), V(::1))
+        and those in O(insecure_registries), like Docker does, and C(https) for every other registry.
+      - V(https) or V(http) force one scheme for all registries.
+    type: str
+    choices: [auto, https, http]
+    default: auto
+  insecure_registries:
+    description:
+      - Registries (V(host) or V(host:port)) reached over plain C(http) when O(registry_scheme=auto).
+    type: list
+    elements: str
+    default: []
+  timeout:
+    description:
+      - Seconds to wait for each HTTP answer (and for each read of a blob stream).
+    type: float
+    default: 60
+  retries:
+    description:
+      - How many times a request, or a whole blob copy, is retried after a transient failure (connection refused or
+        reset, timeout, HTTP 5xx, 408, 425, 429). V(0) tries once. Authentication and not-found errors are never
+        retried.
+    type: int
+    default: 3
+  retry_delay:
+    description:
+      - Base of the exponential backoff in seconds (full jitter, at most 30 seconds per wait).
+    type: float
+    default: 1
+  chunk_size:
+    description:
+      - Bytes sent per C(PATCH) request when a blob is uploaded to another registry. The blob is streamed from the
+        source; no more than a read buffer is held in memory whatever the size.
+    type: int
+    default: 16777216
+notes:
+  - Schema 1 manifests (V(application/vnd.docker.distribution.manifest.v1+prettyjws)) are not supported.
+seealso:
+  - module: progressive.delivery.canary_shift
+    description: Moves traffic to the release once its image is promoted.
+"""
+
+EXAMPLES = r"""
+- name: Promote the tested build to the stable tag, keeping the old one for rollbacks
+  progressive.delivery.image_promote:
+    source: registry.example.com/shop/app:2026.11.1-42
+    destination: registry.example.com/shop/app:stable-kr
+    expected_digest: "{{ release.digest }}"
+    keep_previous: previous-stable-kr
+    registry_auth:
+      registry.example.com:
+        username: ci
+        password: "{{ vault_registry_password }}"
+
+- name: Copy a release by digest to the production registry (two tags)
+  progressive.delivery.image_promote:
+    source: "staging.example.com/shop/app@{{ release.digest }}"
+    destination:
+      - prod.example.com/shop/app:2026.11.1
+      - prod.example.com/shop/app:stable
+    docker_config: ~/.docker/config.json
+  register: promoted
+
+- name: A registry on the loopback interface is plain http by default
+  progressive.delivery.image_promote:
+    source: 127.0.0.1:15000/demo-app:latest
+    destination: 127.0.0.1:15000/demo-app:candidate
+"""
+
+RETURN = r"""
+digest:
+  description: Digest of the promoted manifest (the same at the source and at every destination).
+  returned: success
+  type: str
+  sample: sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b
+media_type:
+  description: Media type of the promoted manifest.
+  returned: success
+  type: str
+  sample: application/vnd.oci.image.index.v1+json
+previous_digest:
+  description: Digest each destination pointed at before the task, V(null) where it did not exist.
+  returned: success
+  type: dict
+  sample: {"registry.example.com/shop/app:stable-kr": "sha256:0f1e..."}
+destinations:
+  description: One entry per destination, what happened (or would happen, in check mode).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    destination:
+      description: The destination reference.
+      type: str
+    previous_digest:
+      description: Digest before the task, V(null) if it did not exist.
+      type: str
+    changed:
+      description: Whether the destination moved (would move, in check mode).
+      type: bool
+    kept_previous:
+      description: Whether O(keep_previous) was pointed at RV(destinations[].previous_digest) (would be, in check mode).
+      type: bool
+blobs_copied:
+  description: Blobs uploaded to a destination (streamed from the source registry).
+  returned: success
+  type: int
+  sample: 2
+blobs_mounted:
+  description: Blobs mounted from the source repository (same registry, no data transferred).
+  returned: success
+  type: int
+  sample: 0
+blobs_existing:
+  description: Blobs the destination repository already had.
+  returned: success
+  type: int
+  sample: 0
+bytes_copied:
+  description: Bytes uploaded in RV(blobs_copied).
+  returned: success
+  type: int
+  sample: 52430000
+manifests_copied:
+  description: Manifests written, index children included (the O(keep_previous) tag not counted).
+  returned: success
+  type: int
+  sample: 3
+"""
+
+from typing import Any  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.progressive.delivery.plugins.module_utils._backoff import BackoffPolicy  # noqa: E402
+from ansible_collections.progressive.delivery.plugins.module_utils._registry import (  # noqa: E402
+    MAX_RETRY_DELAY,
+    Credentials,
+    ImageReference,
+    Move,
+    Promoter,
+    RegistryClient,
+    RegistryError,
+    credentials_for,
+    load_docker_config,
+    parse_reference,
+    registry_auth_secrets,
+    registry_base_url,
+    urls_transport,
+)
+
+
+def argument_spec() -> dict[str, dict[str, Any]]:
+    return {
+        "source": {"type": "str", "required": True},
+        "destination": {"type": "list", "elements": "str", "required": True},
+        "expected_digest": {"type": "str"},
+        "keep_previous": {"type": "str"},
+        "username": {"type": "str"},
+        "password": {"type": "str", "no_log": True},
+        "registry_auth": {"type": "dict"},
+        "docker_config": {"type": "path"},
+        "validate_certs": {"type": "bool", "default": True},
+        "ca_path": {"type": "path"},
+        "registry_scheme": {"type": "str", "default": "auto", "choices": ["auto", "https", "http"]},
+        "insecure_registries": {"type": "list", "elements": "str", "default": []},
+        "timeout": {"type": "float", "default": 60.0},
+        "retries": {"type": "int", "default": 3},
+        "retry_delay": {"type": "float", "default": 1.0},
+        "chunk_size": {"type": "int", "default": 16 * 1024 * 1024},
+    }
+
+
+class ImagePromoteModule(AnsibleModule):
+    """Hides the passwords inside ``registry_auth`` (a free-form dict) from every output, logs included.
+
+    ``no_log`` on the whole option would also mask the user names, which the error messages must name.
+    """
+
+    def _load_params(self) -> None:
+        super()._load_params()
+        self.no_log_values.update(registry_auth_secrets(self.params.get("registry_auth")))
+
+
+def parse_options(params: dict[str, Any]) -> tuple[ImageReference, list[ImageReference]]:
+    """Validate the references and numbers; ``ValueError`` names the option."""
+    try:
+        source = parse_reference(params["source"])
+    except ValueError as exc:
+        raise ValueError(f"option source: {exc}") from None
+    destinations: list[ImageReference] = []
+    for text in params["destination"]:
+        try:
+            destination = parse_reference(text, default_tag=source.tag)
+        except ValueError as exc:
+            raise ValueError(f"option destination: {exc}") from None
+        if destination.digest:
+            raise ValueError(f"option destination: {text!r} names a digest; give a tag (registry/repository:tag)")
+        if destination.tag is None:
+            raise ValueError(f"option destination: {text!r} has no tag and source {source} has none to reuse")
+        if destination not in destinations:
+            destinations.append(destination)
+    if not destinations:
+        raise ValueError("option destination: give at least one reference")
+    if params["keep_previous"] is not None:
+        parse_reference(f"{destinations[0].registry}/{destinations[0].repository}:{params['keep_previous']}")
+    if params["chunk_size"] < 1024:
+        raise ValueError(f"option chunk_size: must be at least 1024 bytes, got {params['chunk_size']}")
+    if params["timeout"] <= 0 or params["retries"] < 0 or params["retry_delay"] < 0:
+        raise ValueError("options timeout (> 0), retries (>= 0) and retry_delay (>= 0) are out of range")
+    return source, destinations
+
+
+def client_factory(params: dict[str, Any]) -> Any:
+    """``clients(registry) -> RegistryClient``: one client per registry, made on first use."""
+    docker_auths: dict[str, Credentials] = load_docker_config(params["docker_config"]) \
+        if params["docker_config"] else {}
+    transport = urls_transport(params["validate_certs"], params["ca_path"])
+    policy = BackoffPolicy(retries=params["retries"], base_delay=params["retry_delay"],
+                           max_delay=max(MAX_RETRY_DELAY, params["retry_delay"]))
+    clients: dict[str, RegistryClient] = {}
+
+    def clients_for(registry: str) -> RegistryClient:
+        if registry not in clients:
+            credentials = credentials_for(registry, params["registry_auth"], params["username"], params["password"],
+                                          docker_auths)
+            base_url = registry_base_url(registry, params["registry_scheme"], params["insecure_registries"])
+            clients[registry] = RegistryClient(registry, base_url, credentials, transport, params["timeout"], policy)
+        return clients[registry]
+
+    return clients_for
+
+
+def run(module: AnsibleModule) -> dict[str, Any]:
+    params = module.params
+    source, destinations = parse_options(params)
+    promoter = Promoter(client_factory(params), params["chunk_size"])
+    manifest = promoter.resolve(source)
+    expected = params["expected_digest"]
+    if expected and expected.strip() != manifest.digest:
+        raise RegistryError(f"option expected_digest: source {source} resolves to {manifest.digest}, not"
+                            f" {expected.strip()}; nothing was promoted")
+    moves = promoter.plan(manifest, destinations)
+    keep = params["keep_previous"]
+    entries = []
+    for move in moves:
+        kept = bool(keep and move.needed and move.previous_digest and move.destination.tag != keep)
+        if move.needed and not module.check_mode:
+            if kept:
+                kept = promoter.keep_previous(move, keep)
+            promoter.copy(source, manifest, move.destination)
+        entries.append(_entry(move, kept))
+    counters = promoter.counters
+    result: dict[str, Any] = {
+        "changed": any(move.needed for move in moves),
+        "digest": manifest.digest,
+        "media_type": manifest.media_type,
+        "previous_digest": {str(move.destination): move.previous_digest for move in moves},
+        "destinations": entries,
+        "blobs_copied": counters.blobs_copied,
+        "blobs_mounted": counters.blobs_mounted,
+        "blobs_existing": counters.blobs_existing,
+        "bytes_copied": counters.bytes_copied,
+        "manifests_copied": counters.manifests_copied,
+    }
+    if result["changed"]:
+        result["diff"] = {"before": {str(m.destination): m.previous_digest for m in moves},
+                          "after": {str(m.destination): m.digest for m in moves}}
+    return result
+
+
+def _entry(move: Move, kept: bool) -> dict[str, Any]:
+    return {"destination": str(move.destination), "previous_digest": move.previous_digest,
+            "changed": move.needed, "kept_previous": kept}
+
+
+def main() -> None:
+    module = ImagePromoteModule(argument_spec=argument_spec(), supports_check_mode=True,
+                                required_by={"password": "username"})
+    try:
+        result = run(module)
+    except (RegistryError, ValueError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
