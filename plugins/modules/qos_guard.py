@@ -1,0 +1,770 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, progressive.delivery contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: qos_guard
+short_description: Guard an environment after a rollback until it has been stable for a while
+version_added: 0.1.0
+description:
+  - A guard is a named lock on an environment (for example V(prod-kr/app)) that blocks new deployments. It is
+    typically locked right after a rollback, for a window (O(duration)) in which the environment must prove it is
+    stable. This is the C(qos_guard.sh lock / unlock / status) of the old scripts, made safe to share between a
+    laptop, AWX and GitLab jobs.
+  - O(state=locked) starts the window, or extends it when the guard is already locked (the window then ends
+    O(duration) from now, never earlier than before).
+  - O(state=enforce) is the check at the start of a deployment. It fails with the reason, who locked the guard and
+    the remaining time while the guard is active.
+  - O(state=evaluate) clears the guard on evidence. Once the window has passed it judges O(slis) in Prometheus the
+    way M(progressive.delivery.slo_check) does. It unlocks the guard when they pass, extends it by O(duration) when
+    they fail, and keeps it locked when the verdict is inconclusive. Before the end of the window it changes
+    nothing, queries nothing, and reports the remaining time.
+  - O(state=unlocked) clears the guard by hand; O(reason) is required and recorded.
+  - A guard whose window has passed but that was neither evaluated nor unlocked still blocks (RV(guard.status=expired)).
+    After a rollback, only evidence (passing SLOs) or a person (with a reason) may clear the way. Time alone
+    proves nothing.
+  - Every lock, extension and unlock is recorded in a bounded history (the last 50 events), returned by every
+    call, for example O(state=query).
+  - See C(docs/qos_guard.md) in the collection for the design and the recipes.
+author: progressive.delivery maintainers (@progressive-delivery)
+extends_documentation_fragment:
+  - progressive.delivery._prometheus
+  - progressive.delivery._state_store
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - O(state=evaluate) queries Prometheus and judges in check mode too, and reports what it would do.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+options:
+  name:
+    description:
+      - The guarded scope, for example V(prod-kr/app). Any text without control characters.
+    type: str
+    required: true
+  state:
+    description:
+      - V(locked) locks the guard for O(duration) (needs O(reason)), or extends it.
+      - V(unlocked) clears the guard by hand (needs O(reason)).
+      - V(query) only reports the guard and its history.
+      - V(enforce) fails while the guard is active (locked, or its window passed without being cleared).
+      - V(evaluate) judges O(slis) once the window has passed (needs O(prometheus_url) and O(slis)).
+    type: str
+    choices: [locked, unlocked, query, enforce, evaluate]
+    default: query
+  duration:
+    description:
+      - Length of the window as a duration (V(30s), V(5m), V(1h), V(1h30m)) or a number of seconds. Note that a
+        plain number is seconds, while C(qos_guard.sh lock 5) meant minutes.
+      - Required with O(state=locked).
+      - With O(state=evaluate), how far a failing evaluation extends the guard; defaults to the duration the guard
+        was last locked with.
+    type: raw
+  reason:
+    description:
+      - Why the guard is locked or unlocked, in plain words, for example the rollback it follows or the ticket that
+        allows unlocking. Recorded in the history and shown by O(state=enforce).
+      - Required with O(state=locked) and O(state=unlocked).
+    type: str
+  owner:
+    description:
+      - Who locks, unlocks or evaluates, recorded with each event.
+      - Defaults to C(user@host) of the host that runs the task, followed by C((AWX job N)) or C((CI job N)), as
+        for M(progressive.delivery.deploy_lock).
+    type: str
+  prometheus_url:
+    description:
+      - Base URL of the Prometheus server (or of a Prometheus-compatible API such as Thanos Querier or Mimir),
+        for example V(http://127.0.0.1:9090) or V(https://monitoring.example.com/prometheus).
+      - The module appends C(/api/v1/query) and C(/api/v1/query_range) to it.
+      - Required with O(state=evaluate).
+    type: str
+    required: false
+  slis:
+    description:
+      - The indicators that must pass before O(state=evaluate) unlocks the guard, exactly as in
+        M(progressive.delivery.slo_check). Each needs a O(slis[].name), a O(slis[].query) and something to judge
+        it by.
+      - Required with O(state=evaluate). Let the queries look at the guard window only, for example a C(rate()) over
+        no more than O(duration).
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description:
+          - Name of the indicator, unique within O(slis). Used in results and messages.
+        type: str
+        required: true
+      query:
+        description:
+          - PromQL expression for the indicator (the canary when a O(slis[].baseline_query) is given).
+          - With O(slis[].judge=threshold) it is an instant query evaluated at the evaluation time and must return
+            one series or a scalar; with O(slis[].judge=mann_whitney) it is a range query over O(slis[].range).
+          - With O(slis[].judge=sequential) it is an instant query that counts the canary's bad events (errors,
+            slow requests) since the rollout started, for example the C(sum) of the C(increase) of the canary's
+            5xx requests over C([$__range]), with C(or vector(0)) so that no errors count as 0 (see EXAMPLES).
+            See O(slis[].since) for C($__range).
+          - A query returning several series is an error; aggregate it, for example with C(sum(...)).
+          - An empty result or NaN is no data, see O(slis[].on_no_data).
+        type: str
+        required: true
+      max:
+        description:
+          - Upper bound. The indicator fails when the value is greater than O(slis[].max) (the bound itself passes).
+          - With O(slis[].judge=mann_whitney) the value is the mean of the canary samples.
+        type: float
+      min:
+        description:
+          - Lower bound. The indicator fails when the value is less than O(slis[].min).
+          - With O(slis[].judge=mann_whitney) the value is the mean of the canary samples.
+        type: float
+      baseline_query:
+        description:
+          - PromQL expression for the same indicator on the baseline (for example the stable pool).
+          - Required by O(slis[].max_increase), O(slis[].max_ratio) with O(slis[].judge=threshold), and by
+            O(slis[].judge=mann_whitney) and O(slis[].judge=sequential).
+          - With O(slis[].judge=sequential), the baseline's bad events since the rollout started (instant query).
+        type: str
+      max_increase:
+        description:
+          - With O(slis[].judge=threshold), fail when value - baseline value > O(slis[].max_increase).
+          - Not accepted with O(slis[].judge=mann_whitney); use O(slis[].max_ratio) there.
+        type: float
+      max_ratio:
+        description:
+          - With O(slis[].judge=threshold), fail when value / baseline value > O(slis[].max_ratio). A baseline of 0
+            gives ratio 1 when the value is 0 as well, otherwise an infinite ratio.
+          - With O(slis[].judge=mann_whitney), the effect-size gate (Kayenta's C(allowedIncrease)). A significant
+            increase only fails when mean(canary) / mean(baseline) > O(slis[].max_ratio), a significant decrease
+            only when the ratio < 1 / O(slis[].max_ratio).
+          - With O(slis[].judge=sequential), the tolerated ratio of the canary's bad-event rate to the baseline's
+            (the null hypothesis is ratio <= O(slis[].max_ratio)). Defaults to V(1) for that judge. For example,
+            V(1.2) lets the canary have up to 20% more errors than the baseline.
+          - Must be greater than 0.
+        type: float
+      judge:
+        description:
+          - V(threshold) compares one value (instant query) with the bounds.
+          - V(mann_whitney) takes O(slis[].range) of samples, one every O(slis[].step), from O(slis[].query) and
+            O(slis[].baseline_query), removes outliers, and classifies the canary as Kayenta's
+            NetflixACAJudge does. Needs the Python library C(scipy) on the host that runs the module.
+          - V(sequential) is an always-valid sequential test, meant to run once per rollout step (Lindon & Malek,
+            anytime-valid inference for count data, as Netflix uses it for canaries).
+            It compares the canary's bad-event rate, O(slis[].query) / O(slis[].total_query), with the baseline's,
+            O(slis[].baseline_query) / O(slis[].baseline_total_query). All four are cumulative counts since the
+            rollout started.
+            It fails once the anytime-valid p-value is at most O(slis[].alpha) (the e-value reaches
+            1 / O(slis[].alpha)), that is, when the canary's rate is significantly above O(slis[].max_ratio)
+            times the baseline's.
+            Otherwise the indicator passes, as there is no evidence of a regression so far and the rollout may
+            continue. A later step can still fail it, and the false-fail rate stays below O(slis[].alpha)
+            however many steps look.
+            C(evaluation.results[].decision) says V(continue), or V(pass) on the O(slis[].final) look.
+            Pass C(evaluation.results[].looks) back as O(slis[].history) at the next step.
+            Pure Python, no C(scipy) needed.
+        type: str
+        choices: [threshold, mann_whitney, sequential]
+        default: threshold
+      range:
+        description:
+          - Only for O(slis[].judge=mann_whitney). How far back the samples reach from the evaluation time, as a
+            Prometheus duration (V(2m), V(90s)) or seconds. Defaults to V(2m).
+        type: str
+      step:
+        description:
+          - Only for O(slis[].judge=mann_whitney). Distance between two samples, as a Prometheus duration or
+            seconds. Defaults to V(5s).
+          - Use a step at least as long as the C(rate()) window in the query, otherwise neighbouring samples overlap,
+            are correlated, and the test sees differences that are not there.
+        type: str
+      confidence:
+        description:
+          - Only for O(slis[].judge=mann_whitney). Confidence level of the test, between 0 and 1 (exclusive); a
+            difference is significant when the p-value is below 1 - O(slis[].confidence).
+        type: float
+        default: 0.98
+      direction:
+        description:
+          - Only for O(slis[].judge=mann_whitney). Which significant change fails the indicator.
+          - V(increase) for metrics where higher is worse (error rates, latency), V(decrease) where lower is worse
+            (throughput, success ratio), V(either) for both.
+        type: str
+        choices: [increase, decrease, either]
+        default: increase
+      min_samples:
+        description:
+          - Only for O(slis[].judge=mann_whitney). Fewest samples (non-NaN points) each of the two range queries
+            must return; with fewer the indicator has no data. A rank test on a handful of samples cannot find a
+            difference, so without this gate too little data would look like a pass.
+        type: int
+        default: 10
+      total_query:
+        description:
+          - Only for O(slis[].judge=sequential), and required there. Instant query that counts all the canary's
+            events (requests) since the rollout started. O(slis[].query) counts the bad ones among them.
+          - For example the C(sum) of the C(increase) of the canary's request counter over C([$__range]).
+        type: str
+      baseline_total_query:
+        description:
+          - Only for O(slis[].judge=sequential), and required there. Instant query that counts all the baseline's
+            events (requests) since the rollout started. O(slis[].baseline_query) counts the bad ones among them.
+        type: str
+      since:
+        description:
+          - Only for O(slis[].judge=sequential). The start of the rollout, as a unix timestamp or an RFC 3339
+            date-time with a time zone (V(2026-11-21T10:00:00Z)). Typically recorded once when the rollout starts,
+            for example from C(ansible_date_time.epoch) (needs facts) taken at the first step.
+          - C($__range) in the four queries is replaced by the whole seconds from O(slis[].since) to the evaluation
+            time (now), for example V(754s). The queries can then say
+            C(increase) over C([$__range]) and count from the start of the rollout at every step. The results
+            return the queries as sent and the window in C(evaluation.results[].range).
+          - Without O(slis[].since) the queries are sent as they are and must count from the start of the rollout
+            by themselves. A query with C($__range) then fails validation, and so does O(slis[].since) without
+            any C($__range).
+          - Use the same O(slis[].since) at every step of a rollout. The counts must never shrink between looks.
+            Small decreases within 1% or 1 event, which the extrapolation of C(increase) causes, are clamped.
+        type: raw
+      alpha:
+        description:
+          - Only for O(slis[].judge=sequential). Significance level, between 0 and 1 (exclusive). The chance
+            that a canary no worse than O(slis[].max_ratio) times the baseline ever fails, over all the looks of
+            the rollout together.
+        type: float
+        default: 0.02
+      effect_size_max_ratio:
+        description:
+          - Only for O(slis[].judge=sequential). An effect-size gate, like O(slis[].max_ratio) for
+            O(slis[].judge=mann_whitney). A significant result fails only while the observed cumulative ratio
+            (C(evaluation.results[].ratio)) is also above this value. Without it, any significant excess over
+            O(slis[].max_ratio) fails.
+        type: float
+      history:
+        description:
+          - Only for O(slis[].judge=sequential). The earlier looks of this rollout, that is
+            C(evaluation.results[].looks) of this indicator from the previous step. Each look is a list of the four
+            counts.
+          - While the canary/baseline traffic split stays the same, the test depends only on the current
+            cumulative counts, and O(slis[].history) only keeps C(evaluation.results[].max_e_value) and the p-value
+            monotone.
+          - When the split changes between steps (canary weight 10%, 25%, 50%), pass it. Each step's increment is
+            then judged with its own split.
+          - Empty or omitted on the first step.
+        type: list
+        elements: raw
+      final:
+        description:
+          - Only for O(slis[].judge=sequential). V(true) on the last look of the rollout. A test that has not
+            failed then concludes V(pass) (C(evaluation.results[].decision=pass)). It also returns
+            C(evaluation.results[].ratio_upper), the largest ratio the data cannot exclude.
+          - The indicator verdict is V(pass) either way when the test did not fail.
+        type: bool
+        default: false
+      critical:
+        description:
+          - When V(true), a failure of this indicator fails the whole check with score 0, whatever the other
+            indicators say.
+        type: bool
+        default: false
+      weight:
+        description:
+          - Weight of the indicator in the score (0 or more). The score is 100 * the weight of the passing indicators
+            / the weight of all indicators.
+        type: float
+        default: 1
+      on_no_data:
+        description:
+          - What an indicator without data counts as. Transient Prometheus errors are not "no data", they always
+            make the indicator V(inconclusive).
+          - V(inconclusive) does not pass the indicator and counts as no data.
+          - V(fail) fails the indicator (and the check, if O(slis[].critical)).
+          - V(pass) passes the indicator, for example an error counter that does not exist until the first error.
+            It still counts as no data for the rule that half or more indicators without data make the check
+            V(inconclusive).
+        type: str
+        choices: [fail, inconclusive, pass]
+        default: inconclusive
+  pass_score:
+    description:
+      - The check passes when the score is at least O(pass_score) (and no critical indicator failed).
+    type: float
+    default: 95
+  marginal_score:
+    description:
+      - The check fails when the score is below O(marginal_score). A score between O(marginal_score) and
+        O(pass_score) is V(inconclusive). Must not be greater than O(pass_score).
+    type: float
+    default: 75
+notes:
+  - The guard lives on the host that runs the task, in O(store_dir). Point every tool at the same host and
+    directory (C(delegate_to) plus C(run_once)).
+  - All changes to a guard are made under an exclusive C(flock) of its mutex file. O(state=evaluate) queries
+    Prometheus without holding it, and applies its verdict only if nobody changed the guard in the meantime.
+seealso:
+  - module: progressive.delivery.slo_check
+  - module: progressive.delivery.deploy_lock
+"""
+
+EXAMPLES = r"""
+- name: After a rollback, guard prod-kr/app for 5 minutes
+  progressive.delivery.qos_guard:
+    name: prod-kr/app
+    state: locked
+    duration: 5m
+    reason: "rollback of 2026.11.1+2: 5xx rate 4 %"
+    store_dir: /srv/deploy-state
+
+- name: Refuse to deploy while the guard is active
+  progressive.delivery.qos_guard:
+    name: prod-kr/app
+    state: enforce
+    store_dir: /srv/deploy-state
+
+- name: Unlock the guard once the window has passed and the SLOs hold (extend it by 5m if they do not)
+  progressive.delivery.qos_guard:
+    name: prod-kr/app
+    state: evaluate
+    duration: 5m
+    store_dir: /srv/deploy-state
+    prometheus_url: http://prometheus.example.com:9090
+    slis:
+      - name: error_rate
+        query: >-
+          (sum(rate(http_requests_total{app="app",code=~"5.."}[5m])) or vector(0))
+          / sum(rate(http_requests_total{app="app"}[5m]))
+        max: 0.01
+        critical: true
+        on_no_data: fail
+  register: guard
+
+- name: Unlock by hand
+  progressive.delivery.qos_guard:
+    name: prod-kr/app
+    state: unlocked
+    reason: "INC-1234: fixed by the database failover, approved by the on-call SRE"
+    store_dir: /srv/deploy-state
+"""
+
+RETURN = r"""
+guard:
+  description: The guard after the task (in check mode, as it would be).
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: O(name).
+      type: str
+      sample: prod-kr/app
+    status:
+      description:
+        - V(locked) while the window runs, V(expired) when it has passed but the guard was neither evaluated to a
+          pass nor unlocked (still blocking), V(unlocked) when it was cleared or never locked.
+      type: str
+      sample: locked
+    active:
+      description: Whether O(state=enforce) blocks (RV(guard.status) is V(locked) or V(expired)).
+      type: bool
+      sample: true
+    reason:
+      description: The reason of the latest lock or extension.
+      type: str
+      sample: "rollback of 2026.11.1+2: 5xx rate 4 %"
+    locked_by:
+      description: Who locked or last extended the guard.
+      type: str
+      sample: deployer@laptop (CI job 4711)
+    locked_at:
+      description: When the guard was locked (RFC 3339, UTC); extensions keep it.
+      type: str
+      sample: "2026-11-21T10:00:00.000Z"
+    until:
+      description: When the window ends (RFC 3339, UTC).
+      type: str
+      sample: "2026-11-21T10:05:00.000Z"
+    remaining:
+      description: Time left in the window, for example V(4m05s); V(0s) once it has passed.
+      type: str
+      sample: 4m05s
+    remaining_seconds:
+      description: The same in seconds.
+      type: float
+      sample: 245.0
+    duration:
+      description: The window length of the latest lock or extension, in seconds.
+      type: float
+      sample: 300.0
+    unlocked_at:
+      description: When the guard was last unlocked (RFC 3339, UTC), else V(null).
+      type: str
+    unlocked_by:
+      description: Who (or which evaluation) last unlocked it, else V(null).
+      type: str
+    unlock_reason:
+      description: Why it was last unlocked, else V(null).
+      type: str
+    last_evaluation:
+      description:
+        - The latest O(state=evaluate) after the window (C(at), C(verdict), C(score), C(reason), C(decision)),
+          else V(null).
+      type: dict
+history:
+  description: Lock, extension and unlock events, oldest first, at most the last 50.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {event: locked, at: "2026-11-21T10:00:00.000Z", by: deployer@laptop, reason: rollback,
+       until: "2026-11-21T10:05:00.000Z"}
+    - {event: unlocked, at: "2026-11-21T10:05:30.000Z", by: deployer@laptop,
+       reason: "SLOs passed (score 100.0): all indicators pass"}
+decision:
+  description:
+    - What the task did or, in check mode, would do. V(locked), V(extended), V(unlocked) change the guard. V(none) means
+      there was nothing to do. V(waiting) means O(state=evaluate) came before the end of the window. V(kept) means
+      the evaluation was inconclusive, or the guard changed during the evaluation. V(blocked) means O(state=enforce)
+      failed. V(allowed) means O(state=enforce) passed.
+  returned: always
+  type: str
+  sample: unlocked
+evaluation:
+  description:
+    - With O(state=evaluate) after the window, the SLO check as M(progressive.delivery.slo_check) returns it
+      (C(verdict), C(score), C(reason), C(evaluated_at), C(results)); else V(null).
+  returned: always
+  type: dict
+verdict:
+  description: C(evaluation.verdict) (V(pass), V(fail), V(inconclusive)), or V(null) when nothing was evaluated.
+  returned: always
+  type: str
+  sample: pass
+state_file:
+  description: The guard's file in the state store.
+  returned: always
+  type: str
+  sample: /srv/deploy-state/guard/prod-kr%2Fapp.json
+"""
+
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible_collections.progressive.delivery.plugins.module_utils._judge import (  # noqa: E402
+    FAIL,
+    HAS_SCIPY,
+    PASS,
+    SCIPY_IMPORT_ERROR,
+)
+from ansible_collections.progressive.delivery.plugins.module_utils._prometheus import (  # noqa: E402
+    PROMETHEUS_MUTUALLY_EXCLUSIVE,
+    PROMETHEUS_REQUIRED_TOGETHER,
+    PrometheusClient,
+    PrometheusConfig,
+    parse_duration,
+    parse_time,
+    prometheus_argument_spec,
+)
+from ansible_collections.progressive.delivery.plugins.module_utils._slo import (  # noqa: E402
+    SLI_OPTIONS,
+    Indicator,
+    IndicatorConfigError,
+    run_check,
+    sli_type_errors,
+    validate_scores,
+    validate_slis,
+)
+from ansible_collections.progressive.delivery.plugins.module_utils._state_store import (  # noqa: E402
+    DEFAULT_STORE_DIR,
+    StateStore,
+    StateStoreError,
+    default_owner,
+    format_remaining,
+    now_text,
+    validate_name,
+)
+
+#: Events kept in a guard's history.
+HISTORY_LIMIT = 50
+UNLOCKED = "unlocked"
+LOCKED = "locked"
+EXPIRED = "expired"
+
+
+def argument_spec() -> dict[str, dict[str, Any]]:
+    spec = prometheus_argument_spec()
+    spec["prometheus_url"]["required"] = False
+    spec.update(
+        name={"type": "str", "required": True},
+        state={"type": "str", "choices": ["locked", "unlocked", "query", "enforce", "evaluate"], "default": "query"},
+        duration={"type": "raw"},
+        reason={"type": "str"},
+        owner={"type": "str"},
+        slis={"type": "list", "elements": "dict", "options": SLI_OPTIONS},
+        pass_score={"type": "float", "default": 95.0, "no_log": False},
+        marginal_score={"type": "float", "default": 75.0},
+        store_dir={"type": "path", "default": DEFAULT_STORE_DIR},
+    )
+    return spec
+
+
+REQUIRED_IF = [
+    ("state", "locked", ("duration", "reason")),
+    ("state", "unlocked", ("reason",)),
+    ("state", "evaluate", ("prometheus_url", "slis")),
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# Pure logic (unit-tested): a guard record is a dict, ``None`` when the guard was never locked
+# --------------------------------------------------------------------------------------------------
+def parse_window(value: Any, option: str = "duration") -> float:
+    """Seconds of a duration option; ``ValueError`` names the option."""
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ValueError(f"option {option}: {exc}") from None
+
+
+def until_of(record: dict[str, Any]) -> float:
+    """End of the window as unix time; unreadable counts as long passed (the guard then still blocks)."""
+    try:
+        return parse_time(record["until"])
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+
+
+def guard_status(record: dict[str, Any] | None, now: float) -> str:
+    """V(unlocked), V(locked) (window running) or V(expired) (window passed, not cleared: still blocks)."""
+    if not record or not record.get("locked"):
+        return UNLOCKED
+    return LOCKED if until_of(record) > now else EXPIRED
+
+
+def guard_view(name: str, record: dict[str, Any] | None, now: float) -> dict[str, Any]:
+    """The returned ``guard``: the record without its history, with status and remaining time."""
+    record = record or {}
+    status = guard_status(record, now)
+    remaining = max(0.0, until_of(record) - now) if status == LOCKED else 0.0
+    fields = ("reason", "locked_by", "locked_at", "until", "duration", "unlocked_at", "unlocked_by",
+              "unlock_reason", "last_evaluation")
+    return {"name": name, "status": status, "active": status != UNLOCKED, "remaining": format_remaining(remaining),
+            "remaining_seconds": round(remaining, 3), **{key: record.get(key) for key in fields}}
+
+
+def with_event(record: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with ``event`` appended to its history, keeping the last :data:`HISTORY_LIMIT`."""
+    history = [*record.get("history", []), event][-HISTORY_LIMIT:]
+    return {**record, "history": history}
+
+
+def lock(record: dict[str, Any] | None, owner: str, duration: float, reason: str, now: float
+         ) -> tuple[dict[str, Any] | None, str]:
+    """Lock (``locked``) or extend (``extended``); ``(None, "none")`` when the window already reaches that far."""
+    record = dict(record or {})
+    status = guard_status(record, now)
+    until = now + duration
+    if status == LOCKED and until <= until_of(record):
+        return None, "none"
+    action = "extended" if status != UNLOCKED else "locked"
+    record.update(locked=True, reason=reason, locked_by=owner, until=now_text(until), duration=duration)
+    if action == "locked":
+        record["locked_at"] = now_text(now)
+    event = {"event": action, "at": now_text(now), "by": owner, "reason": reason, "until": now_text(until)}
+    return with_event(record, event), action
+
+
+def unlock(record: dict[str, Any] | None, owner: str, reason: str, now: float
+           ) -> tuple[dict[str, Any] | None, str]:
+    """Clear the guard (``unlocked``); ``(None, "none")`` when it is not locked."""
+    if guard_status(record, now) == UNLOCKED:
+        return None, "none"
+    record = {**(record or {}), "locked": False, "unlocked_at": now_text(now), "unlocked_by": owner,
+              "unlock_reason": reason}
+    return with_event(record, {"event": "unlocked", "at": now_text(now), "by": owner, "reason": reason}), "unlocked"
+
+
+def apply_verdict(record: dict[str, Any], owner: str, evaluation: dict[str, Any], extension: float, now: float
+                  ) -> tuple[dict[str, Any], str]:
+    """After the window: unlock on pass, extend by ``extension`` on fail, keep (noting the evaluation) otherwise."""
+    verdict, score = evaluation["verdict"], evaluation["score"]
+    why = f"SLOs {'passed' if verdict == PASS else 'failed' if verdict == FAIL else 'inconclusive'}" \
+          f" (score {score}): {evaluation['reason']}"
+    if verdict == PASS:
+        new, action = unlock(record, owner, why, now)
+    elif verdict == FAIL:
+        new, action = lock(record, owner, extension, why, now)
+    else:
+        new, action = dict(record), "kept"
+    new = dict(new or record)
+    new["last_evaluation"] = {"at": now_text(now), "verdict": verdict, "score": score,
+                              "reason": evaluation["reason"], "decision": action}
+    return new, action
+
+
+def enforce_message(name: str, record: dict[str, Any] | None, now: float) -> str | None:
+    """Why a deployment must not start now, or ``None`` when the guard allows it."""
+    status = guard_status(record, now)
+    if status == UNLOCKED or record is None:
+        return None
+    who = f"locked by {record.get('locked_by')!r} at {record.get('locked_at')}: {record.get('reason')}"
+    if status == LOCKED:
+        return (f"qos_guard {name!r} is active, {format_remaining(until_of(record) - now)} remaining"
+                f" (until {record.get('until')}); {who}")
+    last = record.get("last_evaluation")
+    evaluated = f"; last evaluation at {last.get('at')}: {last.get('verdict')}, {last.get('reason')}" \
+        if isinstance(last, dict) and last else "; it was never evaluated"
+    return (f"qos_guard {name!r} is still active: its window ended at {record.get('until')}"
+            f" ({format_remaining(now - until_of(record))} ago) but it was not cleared{evaluated}."
+            f" Clear it with state=evaluate (the SLOs must pass) or state=unlocked with a reason; {who}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Module
+# --------------------------------------------------------------------------------------------------
+class QosGuardModule(AnsibleModule):
+    """AnsibleModule whose argument errors inside ``slis`` say which indicator is wrong (as in slo_check)."""
+
+    arguments_checked = False
+
+    def fail_json(self, msg: str, **kwargs: Any) -> None:  # type: ignore[override]
+        if not self.arguments_checked and "slis" in str(msg):
+            detailed = sli_type_errors(self.params.get("slis"))
+            if detailed:
+                msg = "; ".join(detailed)
+        super().fail_json(msg=msg, **kwargs)
+
+
+class QosGuard:
+    """One guard in the store; each method returns the module's result."""
+
+    def __init__(self, module: AnsibleModule, store: StateStore, name: str, owner: str) -> None:
+        self.module = module
+        self.store = store
+        self.name = name
+        self.owner = owner
+
+    def result(self, before: dict[str, Any] | None, after: dict[str, Any] | None, action: str, now: float,
+               **extra: Any) -> dict[str, Any]:
+        changed = action in ("locked", "extended", "unlocked")
+        current = after if after is not None else before
+        result = {"changed": changed, "guard": guard_view(self.name, current, now),
+                  "history": list((current or {}).get("history", [])), "decision": action, "evaluation": None,
+                  "verdict": None, "state_file": self.store.path(self.name), **extra}
+        if self.module._diff:  # pylint: disable=protected-access
+            result["diff"] = {"before": guard_view(self.name, before, now) if before else {},
+                              "after": guard_view(self.name, current, now) if current else {},
+                              "before_header": result["state_file"], "after_header": result["state_file"]}
+        return result
+
+    def _change(self, operation: Any) -> dict[str, Any]:
+        """Read, apply ``operation(record, now) -> (new | None, action)`` and write, under the guard's mutex."""
+        with self.store.mutex(self.name):
+            now = time.time()
+            before = self.store.read(self.name)
+            after, action = operation(before, now)
+            if after is not None and not self.module.check_mode:
+                self.store.write(self.name, after)
+        return self.result(before, after, action, now)
+
+    def lock(self, duration: float, reason: str) -> dict[str, Any]:
+        return self._change(lambda record, now: lock(record, self.owner, duration, reason, now))
+
+    def unlock(self, reason: str) -> dict[str, Any]:
+        return self._change(lambda record, now: unlock(record, self.owner, reason, now))
+
+    def query(self) -> dict[str, Any]:
+        now = time.time()
+        record = self.store.read(self.name)
+        return self.result(record, None, "none", now)
+
+    def enforce(self) -> dict[str, Any]:
+        now = time.time()
+        record = self.store.read(self.name)
+        message = enforce_message(self.name, record, now)
+        if message:
+            self.module.fail_json(msg=message, **self.result(record, None, "blocked", now))
+        return self.result(record, None, "allowed", now, msg=f"qos_guard {self.name!r} is not active")
+
+    def evaluate(self, client_factory: Any, indicators: list[Indicator], extension: float | None,
+                 pass_score: float, marginal_score: float) -> dict[str, Any]:
+        now = time.time()
+        seen = self.store.read(self.name)
+        status = guard_status(seen, now)
+        if status != EXPIRED:
+            return self.result(seen, None, "waiting" if status == LOCKED else "none", now)
+        evaluation = run_check(client_factory(), indicators, time.time(), pass_score, marginal_score)
+        evaluation.pop("changed", None)
+
+        def decide(record: dict[str, Any] | None, moment: float) -> tuple[dict[str, Any] | None, str]:
+            if record is None or guard_status(record, moment) != EXPIRED or record.get("until") != seen.get("until"):
+                return None, "kept"  # locked, extended or unlocked by someone else while Prometheus answered
+            return apply_verdict(record, self.owner, evaluation, extension or float(record.get("duration") or 0)
+                                 or 300.0, moment)
+
+        result = self._change(decide)
+        result.update(evaluation=evaluation, verdict=evaluation["verdict"])
+        return result
+
+
+def _fail_on_problems(module: AnsibleModule, problems: list[str]) -> None:
+    if problems:
+        module.fail_json(msg="; ".join(problems))
+
+
+def _evaluation_setup(module: AnsibleModule) -> tuple[Any, list[Indicator]]:
+    params = module.params
+    _fail_on_problems(module, validate_slis(params["slis"]) +
+                      validate_scores(params["pass_score"], params["marginal_score"]))
+    indicators = [Indicator(index, sli) for index, sli in enumerate(params["slis"])]
+    users = [indicator.name for indicator in indicators if indicator.judge == "mann_whitney"]
+    if users and not HAS_SCIPY:
+        module.fail_json(msg=missing_required_lib("scipy", reason=f"for judge mann_whitney ({', '.join(users)})"),
+                         exception=SCIPY_IMPORT_ERROR)
+    try:
+        config = PrometheusConfig.from_params(params)
+    except ValueError as exc:
+        module.fail_json(msg=f"option {exc}")
+    return (lambda: PrometheusClient(config)), indicators
+
+
+def main() -> None:
+    module = QosGuardModule(argument_spec=argument_spec(), supports_check_mode=True, required_if=REQUIRED_IF,
+                            mutually_exclusive=PROMETHEUS_MUTUALLY_EXCLUSIVE,
+                            required_together=PROMETHEUS_REQUIRED_TOGETHER)
+    module.arguments_checked = True
+    params, state = module.params, module.params["state"]
+    try:
+        name = validate_name(params["name"])
+        duration = None if params["duration"] is None else parse_window(params["duration"])
+        store = StateStore(params["store_dir"], "guard")
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    for option in ("reason",):
+        if state in ("locked", "unlocked") and not (params[option] or "").strip():
+            module.fail_json(msg=f"option {option} must not be empty with state={state}")
+    guard = QosGuard(module, store, name, params["owner"] or default_owner())
+    try:
+        if state == "locked":
+            result = guard.lock(duration, params["reason"])
+        elif state == "unlocked":
+            result = guard.unlock(params["reason"])
+        elif state == "enforce":
+            result = guard.enforce()
+        elif state == "evaluate":
+            client_factory, indicators = _evaluation_setup(module)
+            result = guard.evaluate(client_factory, indicators, duration, params["pass_score"],
+                                    params["marginal_score"])
+        else:
+            result = guard.query()
+    except (StateStoreError, IndicatorConfigError) as exc:
+        module.fail_json(msg=str(exc), state_file=store.path(name))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
