@@ -1,0 +1,3 @@
+-- phase: contract
+ALTER TABLE accounts DROP COLUMN note;
+DROP TABLE owners CASCADE;
