@@ -32,7 +32,6 @@ import hashlib
 import json
 import os
 import socket
-import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
@@ -42,6 +41,11 @@ from ansible_collections.progressive.delivery.plugins.module_utils._backoff impo
     BackoffPolicy,
     RetriesExhausted,
     call_with_retries,
+)
+from ansible_collections.progressive.delivery.plugins.module_utils._files import (
+    fsync_directory,
+    unlink_quietly,
+    write_temp,
 )
 from ansible_collections.progressive.delivery.plugins.module_utils._prometheus import format_time
 
@@ -220,25 +224,10 @@ class StateStore:
     # writing ---------------------------------------------------------------------------------------
     def _write_temp(self, name: str, data: Mapping[str, Any]) -> str:
         self._ensure_directory()
-        text = encode(self.kind, name, data)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix="." + safe_filename(name) + ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
-        return tmp
+        return write_temp(self.directory, "." + safe_filename(name) + ".", encode(self.kind, name, data))
 
     def _sync_directory(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_directory(self.directory)
 
     def write(self, name: str, data: Mapping[str, Any]) -> None:
         """Create or replace the record atomically (temp file, fsync, rename, fsync of the directory)."""
@@ -247,7 +236,7 @@ class StateStore:
             try:
                 os.replace(tmp, self.path(name))
             except BaseException:
-                _unlink_quietly(tmp)
+                unlink_quietly(tmp)
                 raise
             self._sync_directory()
         except OSError as exc:
@@ -262,7 +251,7 @@ class StateStore:
             except FileExistsError:
                 return False
             finally:
-                _unlink_quietly(tmp)
+                unlink_quietly(tmp)
             self._sync_directory()
         except OSError as exc:
             raise StateStoreError(f"cannot create state file {self.path(name)}: {exc.strerror or exc}") from None
@@ -313,8 +302,3 @@ class StateStore:
         except OSError as exc:
             raise StateStoreError(f"cannot lock {path}: {exc.strerror or exc} (the filesystem of store_dir must"
                                   " support flock)") from None
-
-
-def _unlink_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)

@@ -16,10 +16,10 @@ from __future__ import annotations
 import os
 import re
 import socket
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ansible_collections.progressive.delivery.plugins.module_utils._files import write_atomic
 from ansible_collections.progressive.delivery.plugins.module_utils._routers import (
     Router,
     RouterError,
@@ -68,29 +68,6 @@ def parse_get_weight(text: str) -> tuple[int, int]:
 def first_line(text: str) -> str:
     stripped = text.strip()
     return stripped.splitlines()[0] if stripped else ""
-
-
-def write_atomic(path: str, text: str) -> None:
-    """Write temp file in the same directory, fsync, rename over ``path``, fsync the directory."""
-    directory = os.path.dirname(path) or "."
-    mode = os.stat(path).st_mode & 0o7777 if os.path.exists(path) else 0o644
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class RuntimeApi:

@@ -24,7 +24,6 @@ import shlex
 import signal
 import ssl
 import subprocess
-import tempfile
 import time
 import urllib.error
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ansible.module_utils.urls import Request
+from ansible_collections.progressive.delivery.plugins.module_utils._files import write_atomic
 from ansible_collections.progressive.delivery.plugins.module_utils._routers import Router, RouterError
 
 MODES = ("reload", "runtime")
@@ -324,35 +324,6 @@ def render_upstream(name: str, servers: Sequence[UpstreamServer], options: Seque
         lines.append("    " + " ".join(["server", server.address, state, *server.params]) + ";")
     lines.extend(f"    {option.strip().rstrip(';')};" for option in options)
     return "\n".join(lines) + "\n}"
-
-
-def write_atomic(path: str, data: bytes, like: os.stat_result | None = None) -> None:
-    """Write temp + fsync + rename in the same directory (readers see the old or the new file, never a mix)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if like is not None:
-            os.chmod(tmp, like.st_mode & 0o7777)
-            _chown_like(tmp, like)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _chown_like(path: str, like: os.stat_result) -> None:
-    with contextlib.suppress(PermissionError):  # not root: the file keeps our ownership
-        os.chown(path, like.st_uid, like.st_gid)
 
 
 def backup_path(path: str) -> str:
