@@ -136,6 +136,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--modes", default=",".join(MODES))
     args = parser.parse_args()
+    # SIGTERM (timeout, Ctrl-C in CI) runs the finally blocks: wrk and our router are stopped by PID
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     labmod.up()

@@ -16,6 +16,7 @@ target is the stored pair itself; any other stored pair (say 3 : 1) differs from
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -23,24 +24,38 @@ from typing import Any, ClassVar
 
 from ansible_collections.progressive.delivery.plugins.module_utils._routers import Router, RouterError
 
-try:
-    from kubernetes import client as k8s_client
-    from kubernetes import config as k8s_config
-    from kubernetes.client.exceptions import ApiException
-    from kubernetes.config.config_exception import ConfigException
-    from urllib3.exceptions import HTTPError as Urllib3HTTPError
-    HAS_KUBERNETES = True
-except ImportError:
-    HAS_KUBERNETES = False
+# The kubernetes client takes about 0.3-0.6 s to import: only router=istio/gateway_api pays for it (on first
+# use, see _load_kubernetes), not every canary_shift task on HAProxy or nginx.
+HAS_KUBERNETES = importlib.util.find_spec("kubernetes") is not None
+k8s_client: Any = None
+k8s_config: Any = None
 
-    class ApiException(Exception):  # type: ignore[no-redef]
-        """Stand-in so that ``except`` clauses work without the library (never raised)."""
 
-    class ConfigException(Exception):  # type: ignore[no-redef]
-        """Stand-in (never raised)."""
+class ApiException(Exception):
+    """Stand-in until the library is loaded (never raised)."""
 
-    class Urllib3HTTPError(Exception):  # type: ignore[no-redef]
-        """Stand-in (never raised)."""
+
+class ConfigException(Exception):
+    """Stand-in until the library is loaded (never raised)."""
+
+
+class Urllib3HTTPError(Exception):
+    """Stand-in until the library is loaded (never raised)."""
+
+
+def _load_kubernetes() -> None:
+    """Import the kubernetes client and put its classes where the ``except`` clauses of this file look."""
+    global k8s_client, k8s_config, ApiException, ConfigException, Urllib3HTTPError  # pylint: disable=global-statement
+    if k8s_client is not None:
+        return
+    # pylint: disable=import-outside-toplevel
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException as api_exception
+    from kubernetes.config.config_exception import ConfigException as config_exception
+    from urllib3.exceptions import HTTPError as http_error
+    k8s_client, k8s_config = client, config
+    ApiException, ConfigException, Urllib3HTTPError = api_exception, config_exception, http_error
+
 
 REQUEST_TIMEOUT = 30  # seconds per API request
 
@@ -96,6 +111,7 @@ class KubernetesRouter(Router):
         if not HAS_KUBERNETES:
             raise RouterError(f"the kubernetes Python library is required for router={self.name}: pip install"
                               " kubernetes (or run the module with a Python that has it)")
+        _load_kubernetes()
         if not self.params.get("name"):
             raise RouterError(f"option name is required when router={self.name}")
         if self.params.get("route_name") is not None and self.params.get("route_index") is not None:

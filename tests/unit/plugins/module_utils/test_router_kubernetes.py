@@ -286,6 +286,7 @@ def test_missing_kubernetes_library_is_a_clear_error(monkeypatch: pytest.MonkeyP
 def test_module_utils_import_without_the_library(monkeypatch: pytest.MonkeyPatch) -> None:
     import builtins
     import importlib
+    import importlib.util
     import sys
 
     real_import = builtins.__import__
@@ -295,8 +296,14 @@ def test_module_utils_import_without_the_library(monkeypatch: pytest.MonkeyPatch
             raise ImportError(f"No module named {name!r}")
         return real_import(name, *args, **kwargs)
 
+    real_find_spec = importlib.util.find_spec
+
+    def no_kubernetes_spec(name: str, *args: Any, **kwargs: Any) -> Any:
+        return None if name == "kubernetes" else real_find_spec(name, *args, **kwargs)
+
     module_name = k8s_router.__name__
     monkeypatch.setattr(builtins, "__import__", no_kubernetes)
+    monkeypatch.setattr(importlib.util, "find_spec", no_kubernetes_spec)
     monkeypatch.delitem(sys.modules, module_name)
     try:
         reloaded = importlib.import_module(module_name)
