@@ -13,13 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.progressive.delivery.plugins.module_utils._judge import (
     DIRECTIONS,
     FAIL,
+    HAS_SCIPY,
     INCONCLUSIVE,
     NODATA,
     PASS,
+    SCIPY_IMPORT_ERROR,
     IndicatorOutcome,
     SequentialResult,
     mann_whitney_classify,
@@ -642,3 +645,43 @@ def run_check(client: PrometheusClient, indicators: list[Indicator], at: float, 
     verdict, score, reason = summarize(results, pass_score, marginal_score)
     return {"changed": False, "verdict": verdict, "score": round(score, 4), "reason": reason,
             "evaluated_at": format_time(at), "results": results}
+
+
+# --------------------------------------------------------------------------------------------------
+# What every module that judges indicators does with its options (slo_check, qos_guard)
+# --------------------------------------------------------------------------------------------------
+class SliModule(AnsibleModule):
+    """AnsibleModule whose argument errors inside ``slis`` say which indicator is wrong.
+
+    AnsibleModule validates ``slis`` against :data:`SLI_OPTIONS` itself, but its messages end in "found in 'slis'"
+    without saying which element. When construction fails on ``slis`` we validate each element again, with the same
+    Ansible validator, and report the messages prefixed with ``slis[i] ('name')``.
+    """
+
+    arguments_checked = False
+
+    def fail_json(self, msg: str, **kwargs: Any) -> None:  # type: ignore[override]
+        if not self.arguments_checked and "slis" in str(msg):
+            detailed = sli_type_errors(self.params.get("slis"))
+            if detailed:
+                msg = "; ".join(detailed)
+        super().fail_json(msg=msg, **kwargs)
+
+
+def indicators_from_params(module: AnsibleModule) -> list[Indicator]:
+    """Validate ``slis`` and the scores (failing the task with every problem) and check scipy where needed."""
+    params = module.params
+    problems = validate_slis(params["slis"]) + validate_scores(params["pass_score"], params["marginal_score"])
+    if problems:
+        module.fail_json(msg="; ".join(problems))
+    indicators = [Indicator(index, sli) for index, sli in enumerate(params["slis"])]
+    check_scipy(module, indicators)
+    return indicators
+
+
+def check_scipy(module: AnsibleModule, indicators: list[Indicator]) -> None:
+    """missing_required_lib, only when a mann_whitney indicator needs scipy and it is not installed."""
+    users = [indicator.name for indicator in indicators if indicator.judge == "mann_whitney"]
+    if users and not HAS_SCIPY:
+        module.fail_json(msg=missing_required_lib("scipy", reason=f"for judge mann_whitney ({', '.join(users)})"),
+                         exception=SCIPY_IMPORT_ERROR)

@@ -453,12 +453,10 @@ state_file:
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.progressive.delivery.plugins.module_utils._judge import (  # noqa: E402
     FAIL,
-    HAS_SCIPY,
     PASS,
-    SCIPY_IMPORT_ERROR,
 )
 from ansible_collections.progressive.delivery.plugins.module_utils._prometheus import (  # noqa: E402
     PROMETHEUS_MUTUALLY_EXCLUSIVE,
@@ -473,10 +471,9 @@ from ansible_collections.progressive.delivery.plugins.module_utils._slo import (
     SLI_OPTIONS,
     Indicator,
     IndicatorConfigError,
+    SliModule,
+    indicators_from_params,
     run_check,
-    sli_type_errors,
-    validate_scores,
-    validate_slis,
 )
 from ansible_collections.progressive.delivery.plugins.module_utils._state_store import (  # noqa: E402
     DEFAULT_STORE_DIR,
@@ -626,19 +623,6 @@ def enforce_message(name: str, record: dict[str, Any] | None, now: float) -> str
 # --------------------------------------------------------------------------------------------------
 # Module
 # --------------------------------------------------------------------------------------------------
-class QosGuardModule(AnsibleModule):
-    """AnsibleModule whose argument errors inside ``slis`` say which indicator is wrong (as in slo_check)."""
-
-    arguments_checked = False
-
-    def fail_json(self, msg: str, **kwargs: Any) -> None:  # type: ignore[override]
-        if not self.arguments_checked and "slis" in str(msg):
-            detailed = sli_type_errors(self.params.get("slis"))
-            if detailed:
-                msg = "; ".join(detailed)
-        super().fail_json(msg=msg, **kwargs)
-
-
 class QosGuard:
     """One guard in the store; each method returns the module's result."""
 
@@ -711,20 +695,9 @@ class QosGuard:
         return result
 
 
-def _fail_on_problems(module: AnsibleModule, problems: list[str]) -> None:
-    if problems:
-        module.fail_json(msg="; ".join(problems))
-
-
 def _evaluation_setup(module: AnsibleModule) -> tuple[Any, list[Indicator]]:
     params = module.params
-    _fail_on_problems(module, validate_slis(params["slis"]) +
-                      validate_scores(params["pass_score"], params["marginal_score"]))
-    indicators = [Indicator(index, sli) for index, sli in enumerate(params["slis"])]
-    users = [indicator.name for indicator in indicators if indicator.judge == "mann_whitney"]
-    if users and not HAS_SCIPY:
-        module.fail_json(msg=missing_required_lib("scipy", reason=f"for judge mann_whitney ({', '.join(users)})"),
-                         exception=SCIPY_IMPORT_ERROR)
+    indicators = indicators_from_params(module)
     try:
         config = PrometheusConfig.from_params(params)
     except ValueError as exc:
@@ -733,7 +706,7 @@ def _evaluation_setup(module: AnsibleModule) -> tuple[Any, list[Indicator]]:
 
 
 def main() -> None:
-    module = QosGuardModule(argument_spec=argument_spec(), supports_check_mode=True, required_if=REQUIRED_IF,
+    module = SliModule(argument_spec=argument_spec(), supports_check_mode=True, required_if=REQUIRED_IF,
                             mutually_exclusive=PROMETHEUS_MUTUALLY_EXCLUSIVE,
                             required_together=PROMETHEUS_REQUIRED_TOGETHER)
     module.arguments_checked = True

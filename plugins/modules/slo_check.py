@@ -581,11 +581,9 @@ results:
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.progressive.delivery.plugins.module_utils._judge import (  # noqa: E402
     FAIL,
-    HAS_SCIPY,
-    SCIPY_IMPORT_ERROR,
 )
 from ansible_collections.progressive.delivery.plugins.module_utils._prometheus import (  # noqa: E402
     PROMETHEUS_MUTUALLY_EXCLUSIVE,
@@ -596,14 +594,12 @@ from ansible_collections.progressive.delivery.plugins.module_utils._prometheus i
 )
 from ansible_collections.progressive.delivery.plugins.module_utils._slo import (  # noqa: E402
     SLI_OPTIONS,
-    Indicator,
     IndicatorConfigError,
+    SliModule,
     evaluation_time,
     failure_message,
+    indicators_from_params,
     run_check,
-    sli_type_errors,
-    validate_scores,
-    validate_slis,
 )
 
 
@@ -622,38 +618,6 @@ def argument_spec() -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------------------------------
 # Module
 # --------------------------------------------------------------------------------------------------
-class SloCheckModule(AnsibleModule):
-    """AnsibleModule whose argument errors inside ``slis`` say which indicator is wrong.
-
-    AnsibleModule validates ``slis`` against :data:`SLI_OPTIONS` itself, but its messages end in "found in 'slis'"
-    without saying which element. When construction fails on ``slis`` we validate each element again, with the same
-    Ansible validator, and report the messages prefixed with ``slis[i] ('name')``.
-    """
-
-    arguments_checked = False
-
-    def fail_json(self, msg: str, **kwargs: Any) -> None:  # type: ignore[override]
-        if not self.arguments_checked and "slis" in str(msg):
-            detailed = sli_type_errors(self.params.get("slis"))
-            if detailed:
-                msg = "; ".join(detailed)
-        super().fail_json(msg=msg, **kwargs)
-
-
-def _fail_on_problems(module: AnsibleModule, problems: list[str]) -> None:
-    if problems:
-        module.fail_json(msg="; ".join(problems))
-
-
-def _check_scipy(module: AnsibleModule, indicators: list[Indicator]) -> None:
-    if HAS_SCIPY:
-        return
-    users = [indicator.name for indicator in indicators if indicator.judge == "mann_whitney"]
-    if users:
-        module.fail_json(msg=missing_required_lib("scipy", reason=f"for judge mann_whitney ({', '.join(users)})"),
-                         exception=SCIPY_IMPORT_ERROR)
-
-
 def _client(module: AnsibleModule) -> PrometheusClient:
     try:
         return PrometheusClient(PrometheusConfig.from_params(module.params))
@@ -663,15 +627,12 @@ def _client(module: AnsibleModule) -> PrometheusClient:
 
 
 def main() -> None:
-    module = SloCheckModule(argument_spec=argument_spec(), supports_check_mode=True,
+    module = SliModule(argument_spec=argument_spec(), supports_check_mode=True,
                             mutually_exclusive=PROMETHEUS_MUTUALLY_EXCLUSIVE,
                             required_together=PROMETHEUS_REQUIRED_TOGETHER)
     module.arguments_checked = True
     params = module.params
-    _fail_on_problems(module, validate_slis(params["slis"]) +
-                      validate_scores(params["pass_score"], params["marginal_score"]))
-    indicators = [Indicator(index, sli) for index, sli in enumerate(params["slis"])]
-    _check_scipy(module, indicators)
+    indicators = indicators_from_params(module)
     try:
         at = evaluation_time(params["at"], time.time())
     except ValueError as exc:

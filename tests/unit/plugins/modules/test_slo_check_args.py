@@ -469,15 +469,15 @@ class FailingModule:
 
 
 def test_missing_scipy_fails_only_for_mann_whitney(monkeypatch):
-    monkeypatch.setattr(slo_check, "HAS_SCIPY", False)
-    monkeypatch.setattr(slo_check, "SCIPY_IMPORT_ERROR", "Traceback: No module named 'scipy'")
+    monkeypatch.setattr(_slo, "HAS_SCIPY", False)
+    monkeypatch.setattr(_slo, "SCIPY_IMPORT_ERROR", "Traceback: No module named 'scipy'")
     threshold = _slo.Indicator(0, sli(max=1))
     module = FailingModule()
-    slo_check._check_scipy(module, [threshold])
+    _slo.check_scipy(module, [threshold])
     assert module.failures == []
 
     mw = _slo.Indicator(1, sli(name="cmp", judge="mann_whitney", baseline_query="b"))
-    slo_check._check_scipy(module, [threshold, mw])
+    _slo.check_scipy(module, [threshold, mw])
     assert len(module.failures) == 1
     failure = module.failures[0]
     assert "scipy" in failure["msg"] and "mann_whitney (cmp)" in failure["msg"]
