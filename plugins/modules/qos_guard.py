@@ -707,8 +707,8 @@ def _evaluation_setup(module: AnsibleModule) -> tuple[Any, list[Indicator]]:
 
 def main() -> None:
     module = SliModule(argument_spec=argument_spec(), supports_check_mode=True, required_if=REQUIRED_IF,
-                            mutually_exclusive=PROMETHEUS_MUTUALLY_EXCLUSIVE,
-                            required_together=PROMETHEUS_REQUIRED_TOGETHER)
+                       mutually_exclusive=PROMETHEUS_MUTUALLY_EXCLUSIVE,
+                       required_together=PROMETHEUS_REQUIRED_TOGETHER)
     module.arguments_checked = True
     params, state = module.params, module.params["state"]
     try:

@@ -628,8 +628,8 @@ def _client(module: AnsibleModule) -> PrometheusClient:
 
 def main() -> None:
     module = SliModule(argument_spec=argument_spec(), supports_check_mode=True,
-                            mutually_exclusive=PROMETHEUS_MUTUALLY_EXCLUSIVE,
-                            required_together=PROMETHEUS_REQUIRED_TOGETHER)
+                       mutually_exclusive=PROMETHEUS_MUTUALLY_EXCLUSIVE,
+                       required_together=PROMETHEUS_REQUIRED_TOGETHER)
     module.arguments_checked = True
     params = module.params
     indicators = indicators_from_params(module)
