@@ -106,8 +106,10 @@ def run_mode(mode: str, rounds: int, connections: int) -> Outcome:
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
     if mode.endswith("break-before-make"):
         env[BREAK_BEFORE_MAKE_ENV] = "1"
-    wrk = subprocess.Popen(["wrk", "-t2", f"-c{connections}", "-d3600s", url], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
+    wrk = None
+    if connections:
+        wrk = subprocess.Popen(["wrk", "-t2", f"-c{connections}", "-d3600s", url], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "walk.yml"
@@ -116,8 +118,10 @@ def run_mode(mode: str, rounds: int, connections: int) -> Outcome:
                                    f"ansible_python_interpreter={VENV_BIN / 'python'}", str(path)],
                                   cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     finally:
-        wrk.send_signal(signal.SIGINT)  # wrk prints its summary on SIGINT
-        wrk_out, _err = wrk.communicate(timeout=30)
+        wrk_out = "0 requests in"
+        if wrk is not None:
+            wrk.send_signal(signal.SIGINT)  # wrk prints its summary on SIGINT
+            wrk_out, _err = wrk.communicate(timeout=30)
         router.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     if proc.returncode:
@@ -133,7 +137,7 @@ def run_mode(mode: str, rounds: int, connections: int) -> Outcome:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections; 0: no load (task time only)")
     parser.add_argument("--modes", default=",".join(MODES))
     args = parser.parse_args()
     # SIGTERM (timeout, Ctrl-C in CI) runs the finally blocks: wrk and our router are stopped by PID
@@ -141,7 +145,8 @@ def main() -> int:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     labmod.up()
-    print(f"walk {' -> '.join(map(str, WALK))} x {args.rounds} rounds, wrk -t2 -c{args.connections} keep-alive")
+    load = f"wrk -t2 -c{args.connections} keep-alive" if args.connections else "no load"
+    print(f"walk {' -> '.join(map(str, WALK))} x {args.rounds} rounds, {load}")
     print("| mode | requests | failed | failed share | detail | shift median | shift p95 | command: true median"
           " | shift / command |")
     print("|---|---:|---:|---:|---|---:|---:|---:|---:|")

@@ -67,7 +67,8 @@ options:
     description:
       - Base URL of the admin listener of the runtime snippet, for example V(http://127.0.0.1:8089); the module
         uses C(GET) and C(PUT) on C(<url>/upstreams/<upstream>) (JSON).
-      - Keep the listener on loopback; it has no authentication.
+      - Keep the listener on loopback; it has no authentication. Only C(http://) URLs are accepted (an optional
+        path prefix is kept); https, credentials and query strings are refused.
       - Required when O(router=nginx) and O(nginx_mode=runtime).
     type: str
   nginx_timeout:

@@ -154,6 +154,10 @@ def main() -> int:
     metrics = Metrics(settings.version, settings.pool)
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.allow_reuse_address = True
+    # socketserver's default listen backlog is 5: under a proxy that opens upstream connections beyond its
+    # keep-alive pool, SYNs overflow it and are retried after 1 s (then 3 s): latency spikes and client
+    # timeouts that are the demo app's, not the router's. Real servers use 128-2048 (gunicorn: 2048).
+    ThreadingHTTPServer.request_queue_size = 1024
     server = ThreadingHTTPServer((settings.bind, settings.port), make_handler(settings, metrics))
     # PID 1 in a container has no default SIGTERM action: exit explicitly.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

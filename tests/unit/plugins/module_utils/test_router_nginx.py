@@ -20,8 +20,10 @@ import pytest
 from ansible_collections.progressive.delivery.plugins.module_utils._routers import RouterError
 from ansible_collections.progressive.delivery.plugins.module_utils._routers.nginx import (
     NginxRouter,
+    admin_address,
     backup_path,
     compiled_paths,
+    has_reloaded,
     nginx_args,
     parse_upstreams,
     pid_file_from_dump,
@@ -102,6 +104,19 @@ def test_options_are_checked(tmp_path: Path, params: dict[str, Any], message: st
         router(tmp_path, **params)
 
 
+@pytest.mark.parametrize(("workers", "before", "reloaded"), [
+    ({3, 4}, {1, 2}, True),  # a whole new generation, old ones gone or shutting down
+    ({1, 2, 3, 4}, {1, 2}, True),  # a whole new generation while nginx's 100 ms pause keeps the old ones
+    ({1, 2, 3}, {1, 2}, False),  # one new worker: a respawned crash, not a reload
+    ({1, 2}, {1, 2}, False),
+    (set(), {1, 2}, False),  # master without workers
+    ({3}, {1, 2}, True),  # worker_processes shrank: every old one stopped accepting
+    ({3}, set(), True),
+])
+def test_has_reloaded(workers: set[int], before: set[int], reloaded: bool) -> None:
+    assert has_reloaded(workers, before) is reloaded
+
+
 def test_nginx_args_and_pid_file_lookup() -> None:
     assert nginx_args("-p '/srv/my nginx' -c /srv/n.conf") == ["-p", "/srv/my nginx", "-c", "/srv/n.conf"]
     assert nginx_args(["-p", "/x"]) == ["-p", "/x"] and nginx_args(None) == []
@@ -168,6 +183,8 @@ def test_no_new_workers_in_time_restores_and_reloads_again(tmp_path: Path,
 class FakeAdmin(http.server.BaseHTTPRequestHandler):
     weights: dict[str, dict[str, int]] = {}
     puts: list[dict[str, Any]] = []
+    prefix = ""
+    raw_answer: tuple[int, bytes] | None = None
 
     def _reply(self, code: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -177,10 +194,16 @@ class FakeAdmin(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _name(self) -> str | None:
-        name = self.path.removeprefix("/upstreams/")
+        name = self.path.removeprefix(self.prefix).removeprefix("/upstreams/")
         return name if name in self.weights else None
 
     def do_GET(self) -> None:
+        if self.raw_answer is not None:
+            self.send_response(self.raw_answer[0])
+            self.send_header("Content-Length", str(len(self.raw_answer[1])))
+            self.end_headers()
+            self.wfile.write(self.raw_answer[1])
+            return None
         name = self._name()
         if name is None:
             return self._reply(404, {"error": "no such upstream"})
@@ -203,6 +226,8 @@ class FakeAdmin(http.server.BaseHTTPRequestHandler):
 def admin() -> Iterator[str]:
     FakeAdmin.weights = {"demo": {BLUE: 1, GREEN: 1}}
     FakeAdmin.puts = []
+    FakeAdmin.prefix = ""
+    FakeAdmin.raw_answer = None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeAdmin)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -237,6 +262,31 @@ def test_runtime_errors(admin: str) -> None:
 def test_runtime_unreachable_admin_names_the_option() -> None:
     with pytest.raises(RouterError, match=r"option nginx_admin_url: cannot GET http://127\.0\.0\.1:9/upstreams/demo"):
         runtime_router("http://127.0.0.1:9").get_weights([BLUE])
+
+
+@pytest.mark.parametrize("url", ["https://127.0.0.1:8089", "127.0.0.1:8089", "http://user:pw@127.0.0.1:8089",
+                                 "http://127.0.0.1:8089/?x=1", "http://127.0.0.1:notaport", "http://"])
+def test_runtime_admin_url_must_be_plain_http(url: str) -> None:
+    with pytest.raises(RouterError, match=r"option nginx_admin_url: (must be http://|not a URL)"):
+        runtime_router(url)
+
+
+def test_runtime_admin_url_path_prefix(admin: str) -> None:
+    FakeAdmin.prefix = "/lb"
+    assert admin_address(admin + "lb/") == ("127.0.0.1", int(admin.rsplit(":", 1)[1].rstrip("/")), "/lb")
+    assert runtime_router(admin + "lb").get_weights([BLUE, GREEN]) == {BLUE: 1, GREEN: 1}
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    ((500, b'{"error": "dict full"}'), r"option nginx_admin_url: http://\S+ answered HTTP 500: dict full"),
+    ((502, b"<html>bad gateway</html>"), r"answered HTTP 502: Bad Gateway"),
+    ((200, b"<html>hello</html>"), r"did not answer like the runtime snippet: b'<html>hello</html>'"),
+    ((200, b'{"servers": []}'), r"did not answer like the runtime snippet"),
+])
+def test_runtime_admin_answers_that_are_not_the_snippet(admin: str, answer: tuple[int, bytes], message: str) -> None:
+    FakeAdmin.raw_answer = answer
+    with pytest.raises(RouterError, match=message):
+        runtime_router(admin).get_weights([BLUE, GREEN])
 
 
 def test_runtime_snippet_declares_upstreams_and_admin() -> None:
