@@ -33,6 +33,7 @@ description:
 author: progressive.delivery maintainers (@progressive-delivery)
 extends_documentation_fragment:
   - progressive.delivery._prometheus
+  - progressive.delivery._slis
   - progressive.delivery._state_store
 attributes:
   check_mode:
@@ -94,202 +95,8 @@ options:
         it by.
       - Required with O(state=evaluate). Let the queries look at the guard window only, for example a C(rate()) over
         no more than O(duration).
-    type: list
-    elements: dict
-    suboptions:
-      name:
-        description:
-          - Name of the indicator, unique within O(slis). Used in results and messages.
-        type: str
-        required: true
-      query:
-        description:
-          - PromQL expression for the indicator (the canary when a O(slis[].baseline_query) is given).
-          - With O(slis[].judge=threshold) it is an instant query evaluated at the evaluation time and must return
-            one series or a scalar; with O(slis[].judge=mann_whitney) it is a range query over O(slis[].range).
-          - With O(slis[].judge=sequential) it is an instant query that counts the canary's bad events (errors,
-            slow requests) since the rollout started, for example the C(sum) of the C(increase) of the canary's
-            5xx requests over C([$__range]), with C(or vector(0)) so that no errors count as 0 (see EXAMPLES).
-            See O(slis[].since) for C($__range).
-          - A query returning several series is an error; aggregate it, for example with C(sum(...)).
-          - An empty result or NaN is no data, see O(slis[].on_no_data).
-        type: str
-        required: true
-      max:
-        description:
-          - Upper bound. The indicator fails when the value is greater than O(slis[].max) (the bound itself passes).
-          - With O(slis[].judge=mann_whitney) the value is the mean of the canary samples.
-        type: float
-      min:
-        description:
-          - Lower bound. The indicator fails when the value is less than O(slis[].min).
-          - With O(slis[].judge=mann_whitney) the value is the mean of the canary samples.
-        type: float
-      baseline_query:
-        description:
-          - PromQL expression for the same indicator on the baseline (for example the stable pool).
-          - Required by O(slis[].max_increase), O(slis[].max_ratio) with O(slis[].judge=threshold), and by
-            O(slis[].judge=mann_whitney) and O(slis[].judge=sequential).
-          - With O(slis[].judge=sequential), the baseline's bad events since the rollout started (instant query).
-        type: str
-      max_increase:
-        description:
-          - With O(slis[].judge=threshold), fail when value - baseline value > O(slis[].max_increase).
-          - Not accepted with O(slis[].judge=mann_whitney); use O(slis[].max_ratio) there.
-        type: float
-      max_ratio:
-        description:
-          - With O(slis[].judge=threshold), fail when value / baseline value > O(slis[].max_ratio). A baseline of 0
-            gives ratio 1 when the value is 0 as well, otherwise an infinite ratio.
-          - With O(slis[].judge=mann_whitney), the effect-size gate (Kayenta's C(allowedIncrease)). A significant
-            increase only fails when mean(canary) / mean(baseline) > O(slis[].max_ratio), a significant decrease
-            only when the ratio < 1 / O(slis[].max_ratio).
-          - With O(slis[].judge=sequential), the tolerated ratio of the canary's bad-event rate to the baseline's
-            (the null hypothesis is ratio <= O(slis[].max_ratio)). Defaults to V(1) for that judge. For example,
-            V(1.2) lets the canary have up to 20% more errors than the baseline.
-          - Must be greater than 0.
-        type: float
-      judge:
-        description:
-          - V(threshold) compares one value (instant query) with the bounds.
-          - V(mann_whitney) takes O(slis[].range) of samples, one every O(slis[].step), from O(slis[].query) and
-            O(slis[].baseline_query), removes outliers, and classifies the canary as Kayenta's
-            NetflixACAJudge does. Needs the Python library C(scipy) on the host that runs the module.
-          - V(sequential) is an always-valid sequential test, meant to run once per rollout step (Lindon & Malek,
-            anytime-valid inference for count data, as Netflix uses it for canaries).
-            It compares the canary's bad-event rate, O(slis[].query) / O(slis[].total_query), with the baseline's,
-            O(slis[].baseline_query) / O(slis[].baseline_total_query). All four are cumulative counts since the
-            rollout started.
-            It fails once the anytime-valid p-value is at most O(slis[].alpha) (the e-value reaches
-            1 / O(slis[].alpha)), that is, when the canary's rate is significantly above O(slis[].max_ratio)
-            times the baseline's.
-            Otherwise the indicator passes, as there is no evidence of a regression so far and the rollout may
-            continue. A later step can still fail it, and the false-fail rate stays below O(slis[].alpha)
-            however many steps look.
-            C(evaluation.results[].decision) says V(continue), or V(pass) on the O(slis[].final) look.
-            Pass C(evaluation.results[].looks) back as O(slis[].history) at the next step.
-            Pure Python, no C(scipy) needed.
-        type: str
-        choices: [threshold, mann_whitney, sequential]
-        default: threshold
-      range:
-        description:
-          - Only for O(slis[].judge=mann_whitney). How far back the samples reach from the evaluation time, as a
-            Prometheus duration (V(2m), V(90s)) or seconds. Defaults to V(2m).
-        type: str
-      step:
-        description:
-          - Only for O(slis[].judge=mann_whitney). Distance between two samples, as a Prometheus duration or
-            seconds. Defaults to V(5s).
-          - Use a step at least as long as the C(rate()) window in the query, otherwise neighbouring samples overlap,
-            are correlated, and the test sees differences that are not there.
-        type: str
-      confidence:
-        description:
-          - Only for O(slis[].judge=mann_whitney). Confidence level of the test, between 0 and 1 (exclusive); a
-            difference is significant when the p-value is below 1 - O(slis[].confidence).
-        type: float
-        default: 0.98
-      direction:
-        description:
-          - Only for O(slis[].judge=mann_whitney). Which significant change fails the indicator.
-          - V(increase) for metrics where higher is worse (error rates, latency), V(decrease) where lower is worse
-            (throughput, success ratio), V(either) for both.
-        type: str
-        choices: [increase, decrease, either]
-        default: increase
-      min_samples:
-        description:
-          - Only for O(slis[].judge=mann_whitney). Fewest samples (non-NaN points) each of the two range queries
-            must return; with fewer the indicator has no data. A rank test on a handful of samples cannot find a
-            difference, so without this gate too little data would look like a pass.
-        type: int
-        default: 10
-      total_query:
-        description:
-          - Only for O(slis[].judge=sequential), and required there. Instant query that counts all the canary's
-            events (requests) since the rollout started. O(slis[].query) counts the bad ones among them.
-          - For example the C(sum) of the C(increase) of the canary's request counter over C([$__range]).
-        type: str
-      baseline_total_query:
-        description:
-          - Only for O(slis[].judge=sequential), and required there. Instant query that counts all the baseline's
-            events (requests) since the rollout started. O(slis[].baseline_query) counts the bad ones among them.
-        type: str
-      since:
-        description:
-          - Only for O(slis[].judge=sequential). The start of the rollout, as a unix timestamp or an RFC 3339
-            date-time with a time zone (V(2026-11-21T10:00:00Z)). Typically recorded once when the rollout starts,
-            for example from C(ansible_date_time.epoch) (needs facts) taken at the first step.
-          - C($__range) in the four queries is replaced by the whole seconds from O(slis[].since) to the evaluation
-            time (now), for example V(754s). The queries can then say
-            C(increase) over C([$__range]) and count from the start of the rollout at every step. The results
-            return the queries as sent and the window in C(evaluation.results[].range).
-          - Without O(slis[].since) the queries are sent as they are and must count from the start of the rollout
-            by themselves. A query with C($__range) then fails validation, and so does O(slis[].since) without
-            any C($__range).
-          - Use the same O(slis[].since) at every step of a rollout. The counts must never shrink between looks.
-            Small decreases within 1% or 1 event, which the extrapolation of C(increase) causes, are clamped.
-        type: raw
-      alpha:
-        description:
-          - Only for O(slis[].judge=sequential). Significance level, between 0 and 1 (exclusive). The chance
-            that a canary no worse than O(slis[].max_ratio) times the baseline ever fails, over all the looks of
-            the rollout together.
-        type: float
-        default: 0.02
-      effect_size_max_ratio:
-        description:
-          - Only for O(slis[].judge=sequential). An effect-size gate, like O(slis[].max_ratio) for
-            O(slis[].judge=mann_whitney). A significant result fails only while the observed cumulative ratio
-            (C(evaluation.results[].ratio)) is also above this value. Without it, any significant excess over
-            O(slis[].max_ratio) fails.
-        type: float
-      history:
-        description:
-          - Only for O(slis[].judge=sequential). The earlier looks of this rollout, that is
-            C(evaluation.results[].looks) of this indicator from the previous step. Each look is a list of the four
-            counts.
-          - While the canary/baseline traffic split stays the same, the test depends only on the current
-            cumulative counts, and O(slis[].history) only keeps C(evaluation.results[].max_e_value) and the p-value
-            monotone.
-          - When the split changes between steps (canary weight 10%, 25%, 50%), pass it. Each step's increment is
-            then judged with its own split.
-          - Empty or omitted on the first step.
-        type: list
-        elements: raw
-      final:
-        description:
-          - Only for O(slis[].judge=sequential). V(true) on the last look of the rollout. A test that has not
-            failed then concludes V(pass) (C(evaluation.results[].decision=pass)). It also returns
-            C(evaluation.results[].ratio_upper), the largest ratio the data cannot exclude.
-          - The indicator verdict is V(pass) either way when the test did not fail.
-        type: bool
-        default: false
-      critical:
-        description:
-          - When V(true), a failure of this indicator fails the whole check with score 0, whatever the other
-            indicators say.
-        type: bool
-        default: false
-      weight:
-        description:
-          - Weight of the indicator in the score (0 or more). The score is 100 * the weight of the passing indicators
-            / the weight of all indicators.
-        type: float
-        default: 1
-      on_no_data:
-        description:
-          - What an indicator without data counts as. Transient Prometheus errors are not "no data", they always
-            make the indicator V(inconclusive).
-          - V(inconclusive) does not pass the indicator and counts as no data.
-          - V(fail) fails the indicator (and the check, if O(slis[].critical)).
-          - V(pass) passes the indicator, for example an error counter that does not exist until the first error.
-            It still counts as no data for the rule that half or more indicators without data make the check
-            V(inconclusive).
-        type: str
-        choices: [fail, inconclusive, pass]
-        default: inconclusive
+      - The suboptions are shared with M(progressive.delivery.slo_check); where they name C(results[]), that is
+        C(results) inside RV(evaluation) here.
   pass_score:
     description:
       - The check passes when the score is at least O(pass_score) (and no critical indicator failed).
@@ -463,7 +270,7 @@ from ansible_collections.progressive.delivery.plugins.module_utils._prometheus i
     PROMETHEUS_REQUIRED_TOGETHER,
     PrometheusClient,
     PrometheusConfig,
-    parse_duration,
+    option_duration,
     parse_time,
     prometheus_argument_spec,
 )
@@ -519,14 +326,6 @@ REQUIRED_IF = [
 # --------------------------------------------------------------------------------------------------
 # Pure logic (unit-tested): a guard record is a dict, ``None`` when the guard was never locked
 # --------------------------------------------------------------------------------------------------
-def parse_window(value: Any, option: str = "duration") -> float:
-    """Seconds of a duration option; ``ValueError`` names the option."""
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise ValueError(f"option {option}: {exc}") from None
-
-
 def until_of(record: dict[str, Any]) -> float:
     """End of the window as unix time; unreadable counts as long passed (the guard then still blocks)."""
     try:
@@ -713,7 +512,7 @@ def main() -> None:
     params, state = module.params, module.params["state"]
     try:
         name = validate_name(params["name"])
-        duration = None if params["duration"] is None else parse_window(params["duration"])
+        duration = None if params["duration"] is None else option_duration("duration", params["duration"])
         store = StateStore(params["store_dir"], "guard")
     except ValueError as exc:
         module.fail_json(msg=str(exc))

@@ -8,9 +8,7 @@ from __future__ import annotations
 import math
 
 import pytest
-import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible_collections.progressive.delivery.plugins.doc_fragments._prometheus import ModuleDocFragment
 from ansible_collections.progressive.delivery.plugins.module_utils import _slo
 from ansible_collections.progressive.delivery.plugins.module_utils._prometheus import (
     PrometheusRejected,
@@ -19,6 +17,8 @@ from ansible_collections.progressive.delivery.plugins.module_utils._prometheus i
     Series,
 )
 from ansible_collections.progressive.delivery.plugins.modules import slo_check
+
+from tests.module_docs import documented_options
 
 
 def sli(**fields):
@@ -32,9 +32,7 @@ def sli(**fields):
 # documentation <-> argument_spec
 # ---------------------------------------------------------------------------------------------
 def _doc_options():
-    options = yaml.safe_load(slo_check.DOCUMENTATION)["options"]
-    options.update(yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"])
-    return options
+    return documented_options(slo_check)
 
 
 def _same_default(doc, spec):
