@@ -138,6 +138,19 @@ def parse_duration(text: Any) -> float:
     return seconds
 
 
+def option_duration(option: str, value: Any, allow_zero: bool = False) -> float:
+    """Seconds of the duration option ``option`` (see :func:`parse_duration`); ``ValueError`` names the option.
+
+    ``allow_zero`` also accepts 0 (``0``, ``0s``), for options where zero means "do not wait".
+    """
+    if allow_zero and not isinstance(value, bool) and str(value).strip() in ("0", "0.0", "0s"):
+        return 0.0
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ValueError(f"option {option}: {exc}") from None
+
+
 def _parse_duration_text(text: str) -> float:
     if _NUMBER_RE.fullmatch(text):
         return float(text)

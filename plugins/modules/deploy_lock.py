@@ -202,7 +202,7 @@ from ansible_collections.progressive.delivery.plugins.module_utils._backoff impo
     call_with_retries,
 )
 from ansible_collections.progressive.delivery.plugins.module_utils._prometheus import (  # noqa: E402
-    parse_duration,
+    option_duration,
     parse_time,
 )
 from ansible_collections.progressive.delivery.plugins.module_utils._state_store import (  # noqa: E402
@@ -246,16 +246,6 @@ class LockBusy(Exception):
 # --------------------------------------------------------------------------------------------------
 # Pure logic
 # --------------------------------------------------------------------------------------------------
-def parse_seconds(option: str, value: Any, allow_zero: bool = False) -> float:
-    """Seconds from a duration option; ``ValueError`` names the option."""
-    if allow_zero and str(value).strip() in ("0", "0.0", "0s"):
-        return 0.0
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise ValueError(f"option {option}: {exc}") from None
-
-
 def expires_at(record: dict[str, Any]) -> float:
     """Unix time the lock expires; a record whose expiry cannot be read counts as expired long ago."""
     try:
@@ -374,8 +364,8 @@ def main() -> None:
     params = module.params
     try:
         name = validate_name(params["name"])
-        ttl = parse_seconds("ttl", params["ttl"])
-        wait = parse_seconds("wait", params["wait"], allow_zero=True)
+        ttl = option_duration("ttl", params["ttl"])
+        wait = option_duration("wait", params["wait"], allow_zero=True)
         store = StateStore(params["store_dir"], "lock")
     except ValueError as exc:
         module.fail_json(msg=str(exc))

@@ -6,15 +6,11 @@
 from __future__ import annotations
 
 import pytest
-import yaml
-from ansible_collections.progressive.delivery.plugins.doc_fragments._prometheus import (
-    ModuleDocFragment as PrometheusFragment,
-)
-from ansible_collections.progressive.delivery.plugins.doc_fragments._state_store import (
-    ModuleDocFragment as StoreFragment,
-)
+from ansible_collections.progressive.delivery.plugins.module_utils._prometheus import option_duration
 from ansible_collections.progressive.delivery.plugins.module_utils._state_store import DEFAULT_STORE_DIR
 from ansible_collections.progressive.delivery.plugins.modules import deploy_lock, qos_guard
+
+from tests.module_docs import documented_options
 
 NOW = 1_800_000_000.0
 
@@ -74,21 +70,9 @@ def test_enforce_blocks_while_locked_and_after_an_uncleared_window():
     assert qos_guard.enforce_message("a", unlocked, NOW + 2) is None
 
 
-def _options(module) -> dict:
-    options = yaml.safe_load(module.DOCUMENTATION)["options"]
-    fragments = yaml.safe_load(module.DOCUMENTATION)["extends_documentation_fragment"]
-    merged = {}
-    for fragment, source in (("progressive.delivery._prometheus", PrometheusFragment),
-                             ("progressive.delivery._state_store", StoreFragment)):
-        if fragment in fragments:
-            merged.update(yaml.safe_load(source.DOCUMENTATION)["options"])
-    merged.update(options)
-    return merged
-
-
 @pytest.mark.parametrize("module", [qos_guard, deploy_lock])
 def test_documentation_matches_argument_spec(module):
-    doc, spec = _options(module), module.argument_spec()
+    doc, spec = documented_options(module), module.argument_spec()
     assert set(doc) == set(spec)
     for name, entry in spec.items():
         assert doc[name]["type"] == entry["type"], name
@@ -98,7 +82,10 @@ def test_documentation_matches_argument_spec(module):
 
 
 def test_duration_parsing_names_the_option():
-    assert qos_guard.parse_window("1h30m") == 5400
-    assert deploy_lock.parse_seconds("wait", 0, allow_zero=True) == 0
+    assert option_duration("duration", "1h30m") == 5400
+    assert option_duration("wait", 0, allow_zero=True) == 0
+    assert option_duration("wait", "0s", allow_zero=True) == 0
     with pytest.raises(ValueError, match="option ttl"):
-        deploy_lock.parse_seconds("ttl", "0")
+        option_duration("ttl", "0")
+    with pytest.raises(ValueError, match="option wait: not a duration"):
+        option_duration("wait", True, allow_zero=True)
