@@ -11,7 +11,9 @@ total and failed requests (non-2xx, connect/read/write errors, timeouts) and the
 Also runs HAProxy with make-before-break disabled (the adapter's private bench switch, not an option) to show
 what the ordering buys. Needs the lab (`make lab-up`) and wrk.
 
-    .venv/bin/python bench/shift_under_load.py [--rounds 20] [--connections 32] [--modes haproxy,...]
+    .venv/bin/python bench/shift_under_load.py [--rounds 20] [--connections 32] [--modes haproxy,...] [--walk 0,100]
+
+``--connections 0`` runs without load (task time only); ``--walk 0,100 --rounds 100`` makes 200 flips.
 """
 from __future__ import annotations
 
@@ -72,10 +74,10 @@ def start_router(mode: str, workdir: Path) -> tuple[Any, str, dict[str, Any]]:
     return router, router.url, {**router.options(), "stable": blue, "canary": green}
 
 
-def playbook(options: dict[str, Any], rounds: int) -> list[dict[str, Any]]:
+def playbook(options: dict[str, Any], rounds: int, walk: tuple[int, ...] = WALK) -> list[dict[str, Any]]:
     tasks = []
     for round_no in range(rounds):
-        for step, weight in enumerate(WALK):
+        for step, weight in enumerate(walk):
             tasks.append({"name": f"shift {round_no}.{step}",
                           "progressive.delivery.canary_shift": {**options, "weight": weight}})
             tasks.append({"name": f"command {round_no}.{step}", "ansible.builtin.command": "true",
@@ -99,7 +101,7 @@ def parse_wrk(output: str) -> tuple[int, int, str]:
     return total, non2xx + sum(errors.values()), detail
 
 
-def run_mode(mode: str, rounds: int, connections: int) -> Outcome:
+def run_mode(mode: str, rounds: int, connections: int, walk: tuple[int, ...] = WALK) -> Outcome:
     workdir = Path(labmod.lab_dir()) / f"bench-shift-{uuid.uuid4().hex[:8]}"
     workdir.mkdir(parents=True)
     router, url, options = start_router(mode, workdir)
@@ -113,7 +115,7 @@ def run_mode(mode: str, rounds: int, connections: int) -> Outcome:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "walk.yml"
-            path.write_text(json.dumps(playbook(options, rounds)))
+            path.write_text(json.dumps(playbook(options, rounds, walk)))
             proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "-e",
                                    f"ansible_python_interpreter={VENV_BIN / 'python'}", str(path)],
                                   cwd=ROOT, env=env, capture_output=True, text=True, check=False)
@@ -139,19 +141,22 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=32, help="wrk connections; 0: no load (task time only)")
     parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--walk", default=",".join(map(str, WALK)),
+                        help="weights of one round, e.g. 0,100 for flips (default %(default)s)")
     args = parser.parse_args()
     # SIGTERM (timeout, Ctrl-C in CI) runs the finally blocks: wrk and our router are stopped by PID
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     labmod.up()
+    walk = tuple(int(weight) for weight in args.walk.split(","))
     load = f"wrk -t2 -c{args.connections} keep-alive" if args.connections else "no load"
-    print(f"walk {' -> '.join(map(str, WALK))} x {args.rounds} rounds, {load}")
+    print(f"walk {' -> '.join(map(str, walk))} x {args.rounds} rounds, {load}")
     print("| mode | requests | failed | failed share | detail | shift median | shift p95 | command: true median"
           " | shift / command |")
     print("|---|---:|---:|---:|---|---:|---:|---:|---:|")
     for mode in args.modes.split(","):
-        o = run_mode(mode, args.rounds, args.connections)
+        o = run_mode(mode, args.rounds, args.connections, walk)
         print(f"| {o.mode} | {o.requests} | {o.failed} | {100 * o.failed / max(o.requests, 1):.3f}% | {o.detail} |"
               f" {o.shift_median:.3f} s | {o.shift_p95:.3f} s | {o.command_median:.3f} s |"
               f" {o.shift_median / o.command_median:.2f}x |", flush=True)
