@@ -21,6 +21,7 @@ from ansible_collections.progressive.delivery.plugins.module_utils._routers.ngin
 
 from tests.lab.lab import free_port, wait_until
 
+WORKER_PROCESSES = 2
 LUA_MODULES = ("/usr/lib/nginx/modules/ndk_http_module.so", "/usr/lib/nginx/modules/ngx_http_lua_module.so")
 
 
@@ -149,7 +150,7 @@ class OwnNginx:
         modules = "".join(f"load_module {path};\n" for path in LUA_MODULES) if self.mode == "runtime" else ""
         temp = "".join(f"    {kind}_temp_path {d}/tmp/{kind};\n"
                        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        return (f"{modules}worker_processes 2;\nerror_log {self.error_log} warn;\npid {d}/nginx.pid;\n"
+        return (f"{modules}worker_processes {WORKER_PROCESSES};\nerror_log {self.error_log} warn;\npid {d}/nginx.pid;\n"
                 f"events {{ worker_connections 1024; }}\nhttp {{\n    access_log off;\n{temp}{includes}"
                 f"    server {{\n        listen 127.0.0.1:{self.port};\n        location / {{\n"
                 f"            proxy_pass http://demo;\n            proxy_http_version 1.1;\n"
@@ -186,8 +187,16 @@ class OwnNginx:
             return False
 
     def workers(self) -> set[int]:
+        """The accepting workers, once there are exactly ``WORKER_PROCESSES`` of them.
+
+        canary_shift returns as soon as a reload's new generation runs; nginx tells the old workers to stop
+        100 ms later, so right after a shift both generations may still accept.
+        """
         assert self.proc is not None
-        return active_workers(self.proc.pid)
+        master = self.proc.pid
+        wait_until("one generation of nginx workers", lambda: len(active_workers(master)) == WORKER_PROCESSES,
+                   timeout=10)
+        return active_workers(master)
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
