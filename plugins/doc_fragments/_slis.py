@@ -6,9 +6,9 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # The indicators (slis) judged by slo_check and by qos_guard's state=evaluate: the suboptions of
-    # plugins/module_utils/_slo.py SLI_SPEC. Each module keeps its own slis description (and required:); Ansible
-    # merges the module's keys over this fragment's.
+    # The indicators (slis) judged by slo_check and by qos_guard's state=evaluate (the suboptions are
+    # plugins/module_utils/_slo.py SLI_OPTIONS), and the score thresholds (_slo.SCORE_OPTIONS). Each module keeps
+    # its own slis description (and required:); Ansible merges the module's keys over this fragment's.
     DOCUMENTATION = r"""
 options:
   slis:
@@ -208,4 +208,15 @@ options:
         type: str
         choices: [fail, inconclusive, pass]
         default: inconclusive
+  pass_score:
+    description:
+      - The check passes when the score is at least O(pass_score) (and no critical indicator failed).
+    type: float
+    default: 95
+  marginal_score:
+    description:
+      - The check fails when the score is below O(marginal_score). A score between O(marginal_score) and
+        O(pass_score) is V(inconclusive). Must not be greater than O(pass_score).
+    type: float
+    default: 75
 """

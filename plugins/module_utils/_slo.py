@@ -89,6 +89,11 @@ SLI_OPTIONS: dict[str, dict[str, Any]] = {
     "weight": {"type": "float", "default": 1.0},
     "on_no_data": {"type": "str", "choices": list(NO_DATA_POLICIES), "default": "inconclusive"},
 }
+#: the score thresholds of slo_check and qos_guard (documented in doc fragment _slis)
+SCORE_OPTIONS: dict[str, dict[str, Any]] = {
+    "pass_score": {"type": "float", "default": 95.0, "no_log": False},
+    "marginal_score": {"type": "float", "default": 75.0},
+}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -97,17 +97,6 @@ options:
         no more than O(duration).
       - The suboptions are shared with M(progressive.delivery.slo_check); where they name C(results[]), that is
         C(results) inside RV(evaluation) here.
-  pass_score:
-    description:
-      - The check passes when the score is at least O(pass_score) (and no critical indicator failed).
-    type: float
-    default: 95
-  marginal_score:
-    description:
-      - The check fails when the score is below O(marginal_score). A score between O(marginal_score) and
-        O(pass_score) is V(inconclusive). Must not be greater than O(pass_score).
-    type: float
-    default: 75
 notes:
   - The guard lives on the host that runs the task, in O(store_dir). Point every tool at the same host and
     directory (C(delegate_to) plus C(run_once)).
@@ -275,6 +264,7 @@ from ansible_collections.progressive.delivery.plugins.module_utils._prometheus i
     prometheus_argument_spec,
 )
 from ansible_collections.progressive.delivery.plugins.module_utils._slo import (  # noqa: E402
+    SCORE_OPTIONS,
     SLI_OPTIONS,
     Indicator,
     IndicatorConfigError,
@@ -309,8 +299,7 @@ def argument_spec() -> dict[str, dict[str, Any]]:
         reason={"type": "str"},
         owner={"type": "str"},
         slis={"type": "list", "elements": "dict", "options": SLI_OPTIONS},
-        pass_score={"type": "float", "default": 95.0, "no_log": False},
-        marginal_score={"type": "float", "default": 75.0},
+        **SCORE_OPTIONS,
         store_dir={"type": "path", "default": DEFAULT_STORE_DIR},
     )
     return spec

@@ -48,17 +48,6 @@ options:
       - The suboptions are shared with M(progressive.delivery.qos_guard); where they name C(results[]), that is
         RV(results) of this module.
     required: true
-  pass_score:
-    description:
-      - The check passes when the score is at least O(pass_score) (and no critical indicator failed).
-    type: float
-    default: 95
-  marginal_score:
-    description:
-      - The check fails when the score is below O(marginal_score). A score between O(marginal_score) and
-        O(pass_score) is V(inconclusive). Must not be greater than O(pass_score).
-    type: float
-    default: 75
   at:
     description:
       - Evaluate the indicators at this past time instead of now (retrospective analysis), as a unix timestamp
@@ -401,6 +390,7 @@ from ansible_collections.progressive.delivery.plugins.module_utils._prometheus i
     prometheus_argument_spec,
 )
 from ansible_collections.progressive.delivery.plugins.module_utils._slo import (  # noqa: E402
+    SCORE_OPTIONS,
     SLI_OPTIONS,
     IndicatorConfigError,
     SliModule,
@@ -415,8 +405,7 @@ def argument_spec() -> dict[str, dict[str, Any]]:
     spec = prometheus_argument_spec()
     spec.update(
         slis={"type": "list", "elements": "dict", "required": True, "options": SLI_OPTIONS},
-        pass_score={"type": "float", "default": 95.0, "no_log": False},
-        marginal_score={"type": "float", "default": 75.0},
+        **SCORE_OPTIONS,
         at={"type": "raw"},
         fail_on_verdict={"type": "bool", "default": True},
     )
