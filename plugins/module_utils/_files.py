@@ -5,6 +5,13 @@
 
 A reader sees the old file or the new one, never a mix: the data goes to a temporary file in the same
 directory, which is fsynced, renamed over (or linked to) the target, and then the directory is fsynced.
+
+Why not ``AnsibleModule.atomic_move``: it renames without fsyncing the file or the directory (a power loss after
+the task reported success can bring the old weights or an empty lock back), it falls back to a non-atomic copy
+across devices, and it cannot create a file only if it does not exist (the state store's ``link`` for exactly one
+lock winner). What it adds is SELinux contexts: the files written here are ours (state store, HAProxy server-state
+file, nginx upstream include), created next to their previous version, and ``os.replace`` of a file created in
+the same directory inherits that directory's default context, which is what atomic_move would set as well.
 """
 from __future__ import annotations
 

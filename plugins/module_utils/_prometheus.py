@@ -10,17 +10,15 @@
 * Errors are classified: :class:`PrometheusUnavailable` (connection refused, timeout, HTTP 5xx/429; retried) versus
   :class:`PrometheusRejected` (HTTP 4xx with Prometheus' own ``errorType``/``error``, e.g. ``bad_data`` for
   malformed PromQL; never retried) and :class:`PrometheusResponseError` (an answer that is not the Prometheus API).
-* The parsing helpers (:func:`parse_duration`, :func:`parse_time`, :func:`parse_api_response`,
-  :func:`single_series`) are pure and unit-tested.
+* The parsing helpers (:func:`parse_api_response`, :func:`single_series`) are pure and unit-tested; durations and
+  times live in ``_time.py`` (re-exported here for callers of the earlier names).
 """
 from __future__ import annotations
 
 import copy
-import datetime
 import http.client
 import json
 import math
-import re
 import socket
 import ssl
 import time
@@ -36,6 +34,12 @@ from ansible_collections.progressive.delivery.plugins.module_utils._backoff impo
     BackoffPolicy,
     RetriesExhausted,
     call_with_retries,
+)
+from ansible_collections.progressive.delivery.plugins.module_utils._time import (  # noqa: F401 (re-exported)
+    format_time,
+    option_duration,
+    parse_duration,
+    parse_time,
 )
 
 _ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
@@ -63,9 +67,6 @@ _TRANSIENT_STATUSES = (408, 425, 429)
 #: Prometheus errorType values that blame the query itself.
 QUERY_ERROR_TYPES = ("bad_data", "execution")
 
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
-_NUMBER_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 def prometheus_argument_spec() -> dict[str, dict[str, Any]]:
@@ -125,82 +126,6 @@ class MultipleSeriesError(PrometheusError):
 # --------------------------------------------------------------------------------------------------
 # Pure parsing helpers
 # --------------------------------------------------------------------------------------------------
-def parse_duration(text: Any) -> float:
-    """Seconds in a Prometheus duration (``"2m"``, ``"1h30m"``, ``"500ms"``) or a plain number of seconds.
-
-    Raises ``ValueError`` for anything else, and for durations that are not greater than zero.
-    """
-    if isinstance(text, bool):
-        raise ValueError(f"not a duration: {text!r}")
-    seconds = float(text) if isinstance(text, (int, float)) else _parse_duration_text(str(text).strip())
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"duration must be greater than zero, got {text!r}")
-    return seconds
-
-
-def option_duration(option: str, value: Any, allow_zero: bool = False) -> float:
-    """Seconds of the duration option ``option`` (see :func:`parse_duration`); ``ValueError`` names the option.
-
-    ``allow_zero`` also accepts 0 (``0``, ``0s``), for options where zero means "do not wait".
-    """
-    if allow_zero and not isinstance(value, bool) and str(value).strip() in ("0", "0.0", "0s"):
-        return 0.0
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise ValueError(f"option {option}: {exc}") from None
-
-
-def _parse_duration_text(text: str) -> float:
-    if _NUMBER_RE.fullmatch(text):
-        return float(text)
-    parts = _DURATION_RE.findall(text)
-    if not parts or "".join(number + unit for number, unit in parts) != text:
-        raise ValueError(f"not a duration: {text!r} (use a number of seconds or a Prometheus duration like"
-                         " 30s, 2m, 1h30m)")
-    return sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
-
-
-def parse_time(value: Any) -> float:
-    """Unix timestamp (seconds) from a unix timestamp (number or numeric string) or an RFC 3339 date-time.
-
-    RFC 3339 needs a time zone: ``2026-11-21T10:00:00Z`` or ``2026-11-21T19:00:00+09:00``.
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"not a time: {value!r}")
-    if isinstance(value, datetime.datetime):
-        return _aware_timestamp(value, value)
-    if isinstance(value, (int, float)):
-        return _finite_time(float(value), value)
-    text = str(value).strip()
-    if _NUMBER_RE.fullmatch(text):
-        return _finite_time(float(text), value)
-    try:
-        parsed = datetime.datetime.fromisoformat(re.sub(r"[zZ]$", "+00:00", text))
-    except ValueError:
-        raise ValueError(f"not a unix timestamp or RFC 3339 date-time: {value!r}"
-                         " (e.g. 1795250400 or 2026-11-21T10:00:00Z)") from None
-    return _aware_timestamp(parsed, value)
-
-
-def _finite_time(seconds: float, original: Any) -> float:
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"not a valid unix timestamp: {original!r}")
-    return seconds
-
-
-def _aware_timestamp(parsed: datetime.datetime, original: Any) -> float:
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise ValueError(f"RFC 3339 date-time needs a time zone (Z or +hh:mm): {original!r}")
-    return parsed.timestamp()
-
-
-def format_time(timestamp: float) -> str:
-    """RFC 3339 in UTC with milliseconds, e.g. ``2026-11-21T10:00:00.000Z``."""
-    moment = datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc)  # noqa: UP017 (modules may run on Python < 3.11)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def parse_sample_value(text: Any) -> float:
     """A Prometheus sample value (``"0.5"``, ``"NaN"``, ``"+Inf"``, ``"-Inf"``) as a float."""
     try:
