@@ -7,7 +7,8 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     # Connection options of modules that talk to PostgreSQL (schema_migrate).
-    # Keep in sync with postgres_argument_spec() in plugins/module_utils/_migrations.py.
+    # Keep in sync with postgres_argument_spec() in plugins/module_utils/_migrations.py, and the requirement with
+    # PSYCOPG in plugins/module_utils/_deps.py (the module checks it with _deps.require).
     DOCUMENTATION = r"""
 options:
   login_host:

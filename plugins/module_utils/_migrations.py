@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Expand -> migrate -> contract migrations in golang-migrate's file layout and version table.
 
-Three parts, used by the ``schema_migrate`` module:
+Three parts, driven by :mod:`._migrator` (one run of the ``schema_migrate`` module):
 
 * files: :func:`discover` reads ``{version}_{title}.up.sql`` / ``.down.sql`` (golang-migrate's naming) and the
   ``-- phase:`` / ``-- transaction:`` headers; :func:`split_statements` splits SQL into statements with lines.
@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import time
-import traceback
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,19 +32,21 @@ from ansible_collections.progressive.delivery.plugins.module_utils._backoff impo
     call_with_retries,
 )
 
+
+class _Unavailable(Exception):
+    """Stands in for psycopg's exception classes when psycopg is missing (never raised then)."""
+
+
 try:
     import psycopg
     from psycopg import sql as pgsql
     from psycopg.errors import LockNotAvailable
-except ImportError:
-    HAS_PSYCOPG = False
-    PSYCOPG_IMPORT_ERROR: str | None = traceback.format_exc()
-else:
-    HAS_PSYCOPG = True
-    PSYCOPG_IMPORT_ERROR = None
+except ImportError:  # _deps.require(PSYCOPG) reports it before anything connects
+    psycopg = pgsql = None
+    LockNotAvailable = _Unavailable  # type: ignore[misc,assignment]
 
-#: What the runner raises for database errors (``Exception`` without psycopg, never raised then).
-DatabaseError: type[Exception] = psycopg.Error if HAS_PSYCOPG else Exception
+#: What the runner raises for database errors.
+DatabaseError: type[Exception] = psycopg.Error if psycopg is not None else _Unavailable
 
 PHASES = ("expand", "migrate", "contract")
 RUN_PHASES = (*PHASES, "all")
@@ -62,7 +63,12 @@ _ALLOW_RE = re.compile(r"^--\s*allow\s*:\s*(.+?)\s*$", re.IGNORECASE)
 
 
 class MigrationError(Exception):
-    """A migration set, option or database state that cannot be used, in plain words."""
+    """A migration set, option or database state that cannot be used, in plain words; ``option`` names the
+    module option at fault, when one is."""
+
+    def __init__(self, msg: str, option: str | None = None) -> None:
+        super().__init__(msg)
+        self.option = option
 
 
 # --------------------------------------------------------------------------------------------------
@@ -119,10 +125,10 @@ def parse_headers(sql: str, filename: str) -> tuple[str, bool]:
         key, value = match.group(1).lower(), match.group(2).lower()
         if key == "phase":
             if value not in PHASES:
-                raise MigrationError(f"{filename}: '-- phase: {value}' is not one of {', '.join(PHASES)}")
+                raise MigrationError(f"{filename}: '-- phase: {value}' is not one of {', '.join(PHASES)}", "path")
             phase = value
         elif value not in ("none", "required"):
-            raise MigrationError(f"{filename}: '-- transaction: {value}' is not one of none, required")
+            raise MigrationError(f"{filename}: '-- transaction: {value}' is not one of none, required", "path")
         else:
             transactional = value != "none"
     return phase, transactional
@@ -137,7 +143,7 @@ def discover(path: str) -> list[Migration]:
     """The migrations in directory ``path``, by version. Files that do not match golang-migrate's naming are
     ignored, as ``migrate`` ignores them; two files for the same version and direction are an error."""
     if not os.path.isdir(path):
-        raise MigrationError(f"path {path} is not a directory")
+        raise MigrationError(f"path {path} is not a directory", "path")
     found: dict[int, Migration] = {}
     for name in sorted(os.listdir(path)):
         match = _FILE_RE.match(name)
@@ -148,17 +154,18 @@ def discover(path: str) -> list[Migration]:
         full = os.path.join(path, name)
         if direction == "up":
             if migration.up_path:
-                raise MigrationError(f"two up files for version {version}: {migration.up_file} and {name}")
+                raise MigrationError(f"two up files for version {version}: {migration.up_file} and {name}", "path")
             migration.up_path, migration.up_sql, migration.title = full, _read(full), title
             migration.phase, migration.transactional = parse_headers(migration.up_sql, name)
         else:
             if migration.down_path:
                 raise MigrationError(f"two down files for version {version}: "
-                                     f"{os.path.basename(migration.down_path)} and {name}")
+                                     f"{os.path.basename(migration.down_path)} and {name}", "path")
             migration.down_path, migration.down_sql = full, _read(full)
     missing_up = [m.version for m in found.values() if not m.up_path]
     if missing_up:
-        raise MigrationError(f"no .up.sql file for version(s) {', '.join(map(str, sorted(missing_up)))} in {path}")
+        raise MigrationError(f"no .up.sql file for version(s) {', '.join(map(str, sorted(missing_up)))} in {path}",
+                             "path")
     return [found[v] for v in sorted(found)]
 
 
@@ -441,7 +448,7 @@ def _index_of(migrations: list[Migration], version: int | None) -> int:
         if migration.version == version:
             return index
     raise MigrationError(f"the database is at version {version}, which has no file in the migrations path "
-                         f"(known versions: {', '.join(str(m.version) for m in migrations) or 'none'})")
+                         f"(known versions: {', '.join(str(m.version) for m in migrations) or 'none'})", "path")
 
 
 def parse_target(target: str | int | None, migrations: list[Migration]) -> int | None:
@@ -451,9 +458,10 @@ def parse_target(target: str | int | None, migrations: list[Migration]) -> int |
     try:
         version = int(str(target).strip())
     except ValueError:
-        raise MigrationError(f"option target must be 'latest' or a version number, got {target!r}") from None
+        raise MigrationError(f"option target must be 'latest' or a version number, got {target!r}",
+                             "target") from None
     if version not in {m.version for m in migrations}:
-        raise MigrationError(f"option target {version} has no file in the migrations path")
+        raise MigrationError(f"option target {version} has no file in the migrations path", "target")
     return version
 
 
@@ -488,7 +496,7 @@ def _plan_down(migrations: list[Migration], current: int | None, target: int | N
                steps: int | None) -> list[Step]:
     index = _index_of(migrations, current)
     if target is not None and steps is not None:
-        raise MigrationError("options target and steps are mutually exclusive with direction=down")
+        raise MigrationError("options target and steps are mutually exclusive with direction=down", "steps")
     down = []
     while index >= 0:
         migration = migrations[index]
@@ -497,7 +505,7 @@ def _plan_down(migrations: list[Migration], current: int | None, target: int | N
         if target is None and len(down) >= (1 if steps is None else steps):
             break
         if migration.down_sql is None:
-            raise MigrationError(f"version {migration.version} ({migration.title}) has no .down.sql file")
+            raise MigrationError(f"version {migration.version} ({migration.title}) has no .down.sql file", "path")
         previous = migrations[index - 1].version if index > 0 else None
         down.append(Step(migration, "down", previous))
         index -= 1
@@ -525,7 +533,8 @@ def migrate_lock_ids(database_name: str, schema: str, table: str) -> list[int]:
 def split_table_name(name: str) -> tuple[str | None, str]:
     """``schema.table`` or ``table`` (no quoting, as in golang-migrate's ``x-migrations-table``)."""
     if not re.fullmatch(r"[^.\s]+(\.[^.\s]+)?", name or ""):
-        raise MigrationError(f"option migrations_table must be 'table' or 'schema.table', got {name!r}")
+        raise MigrationError(f"option migration_table must be 'table' or 'schema.table', got {name!r}",
+                             "migration_table")
     schema, table = name.rpartition(".")[::2]
     return schema or None, table
 
@@ -536,7 +545,7 @@ class Settings:
 
     conninfo: str = ""
     connect_kwargs: dict[str, Any] = field(default_factory=dict)
-    migrations_table: str = "schema_migrations"
+    migration_table: str = "schema_migrations"
     lock_timeout: str = "5s"
     statement_timeout: str = "0"
     lock_wait: str = "60s"
@@ -596,7 +605,7 @@ class Runner:
         self.settings = settings
         self.sleep = sleep
         self.clock = clock
-        schema, self.table = split_table_name(settings.migrations_table)
+        schema, self.table = split_table_name(settings.migration_table)
         self.schema = schema or self._scalar("SELECT current_schema()")
         self.database = self._scalar("SELECT current_database()")
         self.locked: list[int] = []
@@ -605,8 +614,12 @@ class Runner:
     def connect(cls, settings: Settings) -> Runner:
         conn = psycopg.connect(settings.conninfo, autocommit=True, application_name=settings.application_name,
                                **settings.connect_kwargs)
-        runner = cls(conn, settings)
-        runner.set_timeouts(settings.lock_timeout)
+        try:
+            runner = cls(conn, settings)
+            runner.set_timeouts(settings.lock_timeout)
+        except BaseException:
+            conn.close()
+            raise
         return runner
 
     def close(self) -> None:
@@ -638,7 +651,7 @@ class Runner:
                     raise MigrationError(
                         f"another migration run (this module or the migrate CLI) holds the advisory lock {lock_id} "
                         f"on {self.database}.{self.schema}.{self.table}; gave up after lock_wait="
-                        f"{self.settings.lock_wait}") from None
+                        f"{self.settings.lock_wait}", "lock_wait") from None
                 self.locked.append(lock_id)
         finally:
             self.set_timeouts(self.settings.lock_timeout)
@@ -736,7 +749,7 @@ class Runner:
                     break
                 if self.settings.max_batches and statement_batches >= self.settings.max_batches:
                     raise MigrationError(f"statement at line {statement.line} still touched rows after "
-                                         f"max_batches={self.settings.max_batches} batches")
+                                         f"max_batches={self.settings.max_batches} batches", "max_batches")
         return {"batches": batches, "rows": rows}
 
     def apply(self, step: Step) -> dict[str, Any]:
@@ -752,7 +765,7 @@ class Runner:
                 self._run_transaction(step.sql)
             else:
                 self._run_autocommit(step.sql)
-        except (psycopg.Error, MigrationError) as exc:
+        except (DatabaseError, MigrationError) as exc:
             raise MigrationFailed(step, exc, failure_line(exc)) from exc
         self.set_version(step.target_version, False)
         return {"version": migration.version, "title": migration.title, "phase": migration.phase,
@@ -783,7 +796,7 @@ class Runner:
                 started = self.clock()
                 try:
                     rows = self._dry_run_step(step)
-                except psycopg.Error as exc:
+                except DatabaseError as exc:
                     raise MigrationFailed(step, exc, failure_line(exc)) from exc  # rolls back the whole run
                 results.append({**result, "checked": True, "seconds": round(self.clock() - started, 3),
                                 **({"rows_first_batch": rows} if rows is not None else {})})
@@ -833,7 +846,7 @@ def connection_settings(params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def dsn_secrets(dsn: str | None) -> list[str]:
     """The password inside ``dsn`` (to hide it from any message), if psycopg can parse it."""
-    if not dsn or not HAS_PSYCOPG:
+    if not dsn or psycopg is None:
         return []
     try:
         password = psycopg.conninfo.conninfo_to_dict(dsn).get("password")

@@ -14,8 +14,11 @@
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
+
+from ansible.module_utils.basic import AnsibleModule
 
 
 class ModuleFailure(Exception):
@@ -32,6 +35,38 @@ class ModuleFailure(Exception):
         if self.option:
             payload["option"] = self.option
         return payload
+
+
+class ContractModule(AnsibleModule):
+    """AnsibleModule whose own argument-validation failures also name the option at fault.
+
+    ``AnsibleModule.__init__`` fails on a bad choice, type or a missing required option with a message only; the
+    contract wants ``option`` too, so a role can tell the user which variable to fix.
+    """
+
+    def fail_json(self, msg: str, **kwargs: Any) -> NoReturn:  # type: ignore[override]
+        if "option" not in kwargs:
+            option = option_in_validation_error(self, msg)
+            if option:
+                kwargs["option"] = option
+        super().fail_json(msg=msg, **kwargs)
+        raise AssertionError("fail_json returned")  # pragma: no cover
+
+
+def option_in_validation_error(module: Any, msg: str) -> str | None:
+    """The top-level option an argument-validation message is about (the first one it names), else ``None``."""
+    result = getattr(module, "validation_result", None)
+    if result is None or not result.errors:
+        return None
+    known = set(getattr(module, "argument_spec", {}) or {})
+    text = str(msg)
+    if text.startswith("Unsupported parameters"):
+        unknown = text.split(":", 1)[-1].split(". Supported", 1)[0]
+        names = [name.strip() for name in unknown.replace("(", " ").replace(")", " ").split(",")]
+        return names[0].split()[0] if names and names[0].split() else None
+    positions = [(match.start(), name) for name in known
+                 for match in [re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", text)] if match]
+    return min(positions)[1] if positions else None
 
 
 def state_result(module: Any, changed: bool, before: Any, after: Any, *, header: str | None = None,

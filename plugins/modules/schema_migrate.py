@@ -46,7 +46,8 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
-      - The diff shows the version table before and after.
+      - The diff shows the version table (C(version), C(dirty)) before and after. It is returned only in diff
+        mode; RV(before) and RV(after) are always returned.
 options:
   path:
     description:
@@ -83,12 +84,15 @@ options:
       - The most files to run. With O(direction=down) the default is V(1); mutually exclusive with O(target)
         there.
     type: int
-  migrations_table:
+  migration_table:
     description:
       - Name of the version table, V(table) or V(schema.table) (the C(x-migrations-table) of C(migrate)). Without
         a schema, the connection's C(current_schema()).
+      - The alias O(migrations_table) is deprecated and will be removed in 2.0.0; it is the same option, use
+        O(migration_table) (the name the role M(progressive.delivery.migration) uses, as C(migration_table)).
     type: str
     default: schema_migrations
+    aliases: [migrations_table]
   lint:
     description:
       - Lint the pending expand-phase files and refuse to run any that breaks a rule.
@@ -192,21 +196,88 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+before:
+  description:
+    - The version table before the run. C(version) is V(null) for none.
+  returned: unless O(lint_only); on failure, once the version table was read
+  type: dict
+  contains:
+    version:
+      description: The version.
+      type: int
+    dirty:
+      description: Whether a file failed at that version.
+      type: bool
+  sample: {"version": 3, "dirty": false}
+after:
+  description:
+    - The version table after the run, same shape as RV(before); in check mode, what the run would leave. After a
+      failed file, that file's version with C(dirty=true).
+  returned: unless O(lint_only); on failure, once the version table was read
+  type: dict
+  contains:
+    version:
+      description: The version.
+      type: int
+    dirty:
+      description: Whether a file failed at that version.
+      type: bool
+  sample: {"version": 5, "dirty": false}
+diff:
+  description: RV(before) and RV(after) as Ansible's diff.
+  returned: diff mode, unless O(lint_only)
+  type: dict
+  sample: {"before": {"version": 3, "dirty": false}, "after": {"version": 5, "dirty": false},
+           "before_header": "version table schema_migrations", "after_header": "version table schema_migrations"}
 version_before:
-  description: The version in the version table before the run (V(null) for none).
+  description:
+    - The version in the version table before the run (V(null) for none), RV(before.version).
+    - "Deprecated: use before/after; will be removed in 2.0.0."
   returned: unless O(lint_only)
   type: int
   sample: 3
 version:
-  description: The version after the run (in check mode, the version the run would reach).
+  description:
+    - The version after the run (in check mode, the version the run would reach), RV(after.version).
+    - "Deprecated: use before/after; will be removed in 2.0.0."
   returned: unless O(lint_only)
   type: int
   sample: 5
 dirty:
-  description: Whether the version table is dirty after the run (a file failed).
+  description:
+    - Whether the version table is dirty after the run (a file failed), RV(after.dirty).
+    - "Deprecated: use before/after; will be removed in 2.0.0."
   returned: unless O(lint_only)
   type: bool
   sample: false
+phase:
+  description: The phase that ran (O(phase)).
+  returned: unless O(lint_only) or O(force_version)
+  type: str
+  sample: expand
+direction:
+  description: The direction that ran (O(direction)).
+  returned: unless O(lint_only) or O(force_version)
+  type: str
+  sample: up
+failed_version:
+  description: The version of the file that failed (the table is left dirty at RV(after.version)).
+  returned: when a file failed
+  type: int
+  sample: 4
+option:
+  description: The option at fault, when a failure has one (for example V(path), V(target), V(lock_wait),
+    V(force_version) when the table is dirty).
+  returned: failure
+  type: str
+  sample: path
+files:
+  description: With O(lint_only), the migration files found in O(path), in order.
+  returned: O(lint_only)
+  type: list
+  elements: dict
+  sample: [{"version": 1, "title": "create_users", "phase": "expand", "file": "1_create_users.up.sql",
+            "transaction": true}]
 applied:
   description: The files applied, in order.
   returned: unless O(lint_only)
@@ -294,26 +365,32 @@ lint_failed:
 
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.progressive.delivery.plugins.module_utils._deps import PSYCOPG, require  # noqa: E402
 from ansible_collections.progressive.delivery.plugins.module_utils._migrations import (  # noqa: E402
-    HAS_PSYCOPG,
-    PSYCOPG_IMPORT_ERROR,
     RUN_PHASES,
-    DatabaseError,
-    Migration,
-    MigrationError,
-    MigrationFailed,
-    Runner,
-    Settings,
-    connection_settings,
-    discover,
     dsn_secrets,
-    lint_migration,
-    parse_target,
-    pending,
-    plan,
     postgres_argument_spec,
 )
+from ansible_collections.progressive.delivery.plugins.module_utils._migrator import (  # noqa: E402
+    MigrationRunFailed,
+    Outcome,
+    RunOptions,
+    lint_all,
+    load_migrations,
+    migrate,
+    settings_from_params,
+    validate_options,
+    violations,
+)
+from ansible_collections.progressive.delivery.plugins.module_utils._result import (  # noqa: E402
+    ContractModule,
+    ModuleFailure,
+    run_module,
+    state_result,
+)
+
+COLLECTION = "progressive.delivery"
 
 
 def argument_spec() -> dict[str, dict[str, Any]]:
@@ -324,7 +401,9 @@ def argument_spec() -> dict[str, dict[str, Any]]:
         target={"type": "str", "default": "latest"},
         direction={"type": "str", "choices": ["up", "down"], "default": "up"},
         steps={"type": "int"},
-        migrations_table={"type": "str", "default": "schema_migrations"},
+        migration_table={"type": "str", "default": "schema_migrations", "aliases": ["migrations_table"],
+                         "deprecated_aliases": [{"name": "migrations_table", "version": "2.0.0",
+                                                 "collection_name": COLLECTION}]},
         lint={"type": "bool", "default": True},
         lint_only={"type": "bool", "default": False},
         force_version={"type": "int"},
@@ -339,155 +418,52 @@ def argument_spec() -> dict[str, dict[str, Any]]:
     return spec
 
 
-def _validate(params: dict[str, Any]) -> list[str]:
-    problems = []
-    for option, minimum in (("batch_size", 1), ("steps", 1), ("batch_pause", 0), ("max_batches", 0),
-                            ("lock_retries", 0), ("connect_timeout", 1)):
-        if params[option] is not None and params[option] < minimum:
-            problems.append(f"option {option} must be {minimum} or more, got {params[option]}")
-    if params["force_version"] is not None and params["force_version"] < -1:
-        problems.append(f"option force_version must be -1 (no version) or a version, got {params['force_version']}")
-    return problems
+def shape(module: AnsibleModule, outcome: Outcome) -> dict[str, Any]:
+    """The module's result for ``outcome`` (also the partial result of a failure)."""
+    extra: dict[str, Any] = {"applied": outcome.applied, "pending": outcome.pending, "lint": outcome.lint,
+                             "lint_failed": outcome.lint_failed}
+    if outcome.phase is not None:
+        extra.update(phase=outcome.phase, direction=outcome.direction)
+    if outcome.checked is not None:
+        extra["checked"] = outcome.checked
+    if outcome.failed_version is not None:
+        extra["failed_version"] = outcome.failed_version
+    if outcome.before is None:  # failed before the version table was read
+        return {"changed": outcome.changed, **extra}
+    deprecated = {"version_before": outcome.before["version"], "version": outcome.after["version"],
+                  "dirty": outcome.after["dirty"]}
+    return state_result(module, outcome.changed, outcome.before, outcome.after,
+                        header=f"version table {outcome.table}", **deprecated, **extra)
 
 
-def _settings(params: dict[str, Any]) -> Settings:
-    conninfo, kwargs = connection_settings(params)
-    return Settings(conninfo=conninfo, connect_kwargs=kwargs, migrations_table=params["migrations_table"],
-                    lock_timeout=params["lock_timeout"], statement_timeout=params["statement_timeout"],
-                    lock_wait=params["lock_wait"], lock_retries=params["lock_retries"],
-                    batch_size=params["batch_size"], batch_pause=params["batch_pause"],
-                    max_batches=params["max_batches"])
+def lint_only(migrations: list[Any]) -> dict[str, Any]:
+    findings = lint_all(migrations)
+    return {"changed": False, "lint": findings, "lint_failed": bool(violations(findings)),
+            "files": [migration.summary() for migration in migrations]}
 
 
-def _lint(migrations: list[Migration]) -> list[dict[str, Any]]:
-    return [finding for migration in migrations for finding in lint_migration(migration)]
-
-
-def _violations(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [finding for finding in findings if not finding["allowed"]]
-
-
-def _state(version: int | None, dirty: bool) -> dict[str, Any]:
-    return {"version": version, "dirty": dirty}
-
-
-class Migrator:
-    """One run of the module against a connected, locked :class:`Runner`."""
-
-    def __init__(self, module: AnsibleModule, migrations: list[Migration], runner: Runner) -> None:
-        self.module = module
-        self.params = module.params
-        self.migrations = migrations
-        self.runner = runner
-
-    def run(self) -> dict[str, Any]:
-        before, dirty = self.runner.version()
-        if self.params["force_version"] is not None:
-            return self.force(before, dirty)
-        if dirty:
-            self.module.fail_json(
-                msg=f"the database is dirty at version {before}: a migration failed there. Repair the database by "
-                    f"hand, then run with force_version set to the version it is really at (the version before the "
-                    f"failed file if the failed file had no effect)", version_before=before, version=before,
-                    dirty=True, applied=[], lint=[], lint_failed=False)
-        target = parse_target(self.params["target"], self.migrations)
-        steps = plan(self.migrations, before, self.params["phase"], target, self.params["direction"],
-                     self.params["steps"])
-        findings = _lint(pending(self.migrations, before)) if self.params["lint"] else []
-        self._refuse_lint(findings, steps, before)
-        result: dict[str, Any] = {"version_before": before, "dirty": False, "lint": findings,
-                                  "lint_failed": bool(_violations(findings)), "phase": self.params["phase"],
-                                  "direction": self.params["direction"], "changed": bool(steps)}
-        after = steps[-1].target_version if steps else before
-        if self.module.check_mode:
-            result.update(checked=self._dry_run(steps, result), applied=[], version=after,
-                          pending=[m.summary() for m in pending(self.migrations, before)])
-        else:
-            result.update(applied=self._apply(steps, result), version=after,
-                          pending=[m.summary() for m in pending(self.migrations, after)])
-        result["diff"] = {"before": _state(before, False), "after": _state(after, False)}
-        return result
-
-    def force(self, before: int | None, dirty: bool) -> dict[str, Any]:
-        forced = None if self.params["force_version"] == -1 else self.params["force_version"]
-        changed = (before, dirty) != (forced, False)
-        if changed and not self.module.check_mode:
-            self.runner.ensure_table()
-            self.runner.set_version(forced, False)
-        return {"changed": changed, "version_before": before, "version": forced, "dirty": False, "applied": [],
-                "pending": [m.summary() for m in pending(self.migrations, forced)], "lint": [], "lint_failed": False,
-                "diff": {"before": _state(before, dirty), "after": _state(forced, False)}}
-
-    def _refuse_lint(self, findings: list[dict[str, Any]], steps: list[Any], before: int | None) -> None:
-        planned = {step.migration.up_file for step in steps if step.direction == "up"}
-        blocking = [finding for finding in _violations(findings) if finding["file"] in planned]
-        if blocking:
-            self.module.fail_json(msg=f"lint refused {len(blocking)} statement(s) of expand-phase files that would "
-                                      f"break the running version: " + "; ".join(
-                                          f"{f['file']}:{f['line']}: {f['rule']}" for f in blocking)
-                                      + ". Move them to a contract file, or put '-- allow: <rule>' on the line "
-                                        "before the statement.",
-                                  lint=findings, lint_failed=True, version_before=before, version=before,
-                                  dirty=False, applied=[])
-
-    def _dry_run(self, steps: list[Any], result: dict[str, Any]) -> list[dict[str, Any]]:
-        try:
-            return self.runner.dry_run(steps)
-        except MigrationFailed as exc:
-            failed = {**result, "changed": False, "applied": [], "version": result["version_before"]}
-            self.module.fail_json(msg=f"dry run: {exc}", **failed)
-            raise  # not reached
-
-    def _apply(self, steps: list[Any], result: dict[str, Any]) -> list[dict[str, Any]]:
-        applied: list[dict[str, Any]] = []
-        if steps:
-            self.runner.ensure_table()
-        for step in steps:
-            try:
-                applied.append(self.runner.apply(step))
-            except MigrationFailed as exc:
-                self.module.fail_json(msg=str(exc), **{**result, "changed": True, "applied": applied,
-                                                       "version": step.target_version, "dirty": True,
-                                                       "failed_version": step.migration.version})
-        return applied
-
-
-def _lint_only(module: AnsibleModule, migrations: list[Migration]) -> None:
-    findings = _lint(migrations)
-    module.exit_json(changed=False, lint=findings, lint_failed=bool(_violations(findings)),
-                     files=[m.summary() for m in migrations])
+def run(module: AnsibleModule) -> dict[str, Any]:
+    params = module.params
+    validate_options(params)
+    migrations = load_migrations(params["path"])
+    if params["lint_only"]:
+        return lint_only(migrations)
+    require(PSYCOPG, reason="to connect to PostgreSQL")
+    outcome = migrate(settings_from_params(params), migrations, RunOptions.from_params(params, module.check_mode))
+    return shape(module, outcome)
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
-    for secret in dsn_secrets(params["dsn"]):
+    module = ContractModule(argument_spec=argument_spec(), supports_check_mode=True)
+    for secret in dsn_secrets(module.params["dsn"]):
         module.no_log_values.add(secret)
-    problems = _validate(params)
-    if problems:
-        module.fail_json(msg="; ".join(problems))
-    try:
-        migrations = discover(params["path"])
-    except MigrationError as exc:
-        module.fail_json(msg=f"option path: {exc}")
-    if params["lint_only"]:
-        _lint_only(module, migrations)
-    if not HAS_PSYCOPG:
-        module.fail_json(msg=missing_required_lib("psycopg (version 3)"), exception=PSYCOPG_IMPORT_ERROR)
-    try:
-        runner = Runner.connect(_settings(params))
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        module.fail_json(msg=f"cannot connect to PostgreSQL: {exc}".strip())
-    try:
-        runner.lock()
-        result = Migrator(module, migrations, runner).run()
-    except MigrationError as exc:
-        module.fail_json(msg=str(exc))
-    except DatabaseError as exc:
-        module.fail_json(msg=f"PostgreSQL: {exc}".strip())
-    finally:
-        runner.close()
-    module.exit_json(**result)
+
+    def translate(exc: Exception) -> ModuleFailure | None:
+        if isinstance(exc, MigrationRunFailed):
+            return ModuleFailure(exc.msg, exc.option, **shape(module, exc.outcome))
+        return None
+
+    run_module(module, lambda: run(module), translate)
 
 
 if __name__ == "__main__":

@@ -130,6 +130,8 @@ def test_lint_every_rule_with_file_line_and_name(db: Database) -> None:
 
     refused = run["apply the lint set"]
     assert refused["failed"] and "lint refused 10 statement(s)" in refused["msg"]
+    assert refused["changed"] is False and refused["lint_failed"] is True and refused["applied"] == []
+    assert refused["before"] == refused["after"] == {"version": None, "dirty": False}
     assert "2_drop_table.up.sql:1: drop-table" in refused["msg"]
     assert "6_not_null_no_default.up.sql:2: not-null-column-without-default" in refused["msg"]
     assert db.query("SELECT to_regclass('public.schema_migrations'), to_regclass('public.accounts')") == [(None, None)]
@@ -154,7 +156,11 @@ def test_two_releases_expand_migrate_contract(db: Database) -> None:
     r1, r2 = MIGRATIONS / "release1", MIGRATIONS / "release2"
     run = run_playbook([migrate_task("r1 expand", db, r1, phase="expand")])
     assert run["r1 expand"]["changed"] and [a["version"] for a in run["r1 expand"]["applied"]] == [1, 2, 3]
+    assert run["r1 expand"]["before"] == {"version": None, "dirty": False}
+    assert run["r1 expand"]["after"] == {"version": 3, "dirty": False}
+    # deprecated keys, still returned
     assert run["r1 expand"]["version_before"] is None and run["r1 expand"]["version"] == 3
+    assert run["r1 expand"]["dirty"] is False
     assert [p["version"] for p in run["r1 expand"]["pending"]] == [4]
     # the old version keeps writing only `mail`
     db.execute("INSERT INTO users (mail) SELECT 'user' || g || '@example.com' FROM generate_series(1, 100000) g")
@@ -168,7 +174,8 @@ def test_two_releases_expand_migrate_contract(db: Database) -> None:
     assert [(a["version"], a["phase"], a["rows"], a["batches"]) for a in backfill] == [(4, "migrate", 100000, 101)]
     assert db.query("SELECT count(*) FROM users WHERE email IS DISTINCT FROM mail") == [(0,)]
     assert not run["r1 contract (nothing in release 1)"]["changed"]
-    assert not run["r1 migrate again"]["changed"] and run["r1 migrate again"]["version"] == 4
+    again = run["r1 migrate again"]
+    assert not again["changed"] and again["before"] == again["after"] == {"version": 4, "dirty": False}
 
     run = run_playbook([
         migrate_task("r2 expand blocked by the contract file", db, r2, phase="expand"),
@@ -229,13 +236,17 @@ def test_interop_module_continues_from_migrate(db: Database) -> None:
     _migrate_set_version(db, "dirty_nil", -1, True)
     run = run_playbook([
         migrate_task("migrate", db, MIGRATIONS / "release1", phase="migrate"),
-        migrate_task("refuse dirty 4", db, MIGRATIONS / "release1", phase="all", migrations_table="dirty_four"),
+        migrate_task("refuse dirty 4", db, MIGRATIONS / "release1", phase="all", migration_table="dirty_four"),
+        # the deprecated alias of migration_table still works
         migrate_task("refuse dirty nil", db, MIGRATIONS / "release1", phase="all", migrations_table="dirty_nil"),
     ])
-    assert run["migrate"]["version_before"] == 3 and [a["version"] for a in run["migrate"]["applied"]] == [4]
+    assert run["migrate"]["before"]["version"] == 3 and [a["version"] for a in run["migrate"]["applied"]] == [4]
     assert db.version_rows() == [(4, False)]
-    assert run["refuse dirty 4"]["failed"] and "dirty at version 4" in run["refuse dirty 4"]["msg"]
-    assert run["refuse dirty nil"]["failed"] and "dirty at version None" in run["refuse dirty nil"]["msg"]
+    dirty_four, dirty_nil = run["refuse dirty 4"], run["refuse dirty nil"]
+    assert dirty_four["failed"] and "dirty at version 4" in dirty_four["msg"]
+    assert dirty_four["option"] == "force_version" and dirty_four["before"] == {"version": 4, "dirty": True}
+    assert dirty_nil["failed"] and "dirty at version None" in dirty_nil["msg"]
+    assert dirty_nil["option"] == "force_version" and dirty_nil["before"] == {"version": None, "dirty": True}
     assert db.version_rows("dirty_four") == [(4, True)] and db.version_rows("dirty_nil") == [(-1, True)]
 
 
@@ -245,7 +256,7 @@ def test_advisory_lock_excludes_migrate_and_concurrent_runs(db: Database, tmp_pa
     with db.conn() as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (cli_lock,))  # a `migrate up` in progress
         run = run_playbook([migrate_task("blocked", db, path, phase="all", lock_wait="1s")])
-    assert run["blocked"]["failed"]
+    assert run["blocked"]["failed"] and run["blocked"]["option"] == "lock_wait"
     assert f"holds the advisory lock {cli_lock}" in run["blocked"]["msg"] and "lock_wait=1s" in run["blocked"]["msg"]
     assert db.query("SELECT to_regclass('public.slow')") == [(None,)]
     assert library_lock != cli_lock
@@ -278,12 +289,16 @@ def test_failing_migration_marks_dirty_and_later_runs_refuse(db: Database, tmp_p
         migrate_task("force", db, path, force_version=1),
     ])
     failed = run["fail"]
-    assert failed["failed"] and failed["dirty"] is True and failed["version"] == 2
+    assert failed["failed"] and failed["changed"] is True and failed["failed_version"] == 2
+    assert failed["before"] == {"version": None, "dirty": False} and failed["after"] == {"version": 2, "dirty": True}
+    assert failed["dirty"] is True and failed["version"] == 2  # deprecated keys
+    assert "option" not in failed  # the SQL is at fault, not an option
     assert "2_broken.up.sql line 3" in failed["msg"] and 'column "a" of relation "t" already exists' in failed["msg"]
     assert [a["version"] for a in failed["applied"]] == [1]
     assert run["refuse"]["failed"] and "dirty at version 2" in run["refuse"]["msg"]
-    assert run["force"]["changed"] and run["force"]["version"] == 1 and [p["version"] for p in
-                                                                         run["force"]["pending"]] == [2, 3]
+    forced = run["force"]
+    assert forced["changed"] and forced["before"] == {"version": 2, "dirty": True}
+    assert forced["after"] == {"version": 1, "dirty": False} and [p["version"] for p in forced["pending"]] == [2, 3]
     assert db.version_rows() == [(1, False)]
     assert "a" not in db.columns("t")  # the file ran in one transaction: nothing of it stayed
 
@@ -303,7 +318,7 @@ def test_dry_run_changes_nothing(db: Database, tmp_path: Path) -> None:
     assert dry["changed"] and not dry.get("failed"), dry
     assert [(c["version"], c["checked"]) for c in dry["checked"]] == [
         (1, True), (2, True), (3, False), (4, True), (5, True), (6, True)]
-    assert dry["version"] == 6 and dry["applied"] == []
+    assert dry["after"] == {"version": 6, "dirty": False} and dry["applied"] == [] and "diff" not in dry
     assert db.query("SELECT to_regclass('public.schema_migrations'), to_regclass('public.users')") == [(None, None)]
 
     run_playbook([migrate_task("expand", db, r2)])
@@ -321,6 +336,7 @@ def test_dry_run_changes_nothing(db: Database, tmp_path: Path) -> None:
         (4, True, 10), (5, False, None), (6, False, None)]
     failing = run["dry run that fails"]
     assert failing["failed"] and "4_typo.up.sql line 2" in failing["msg"] and "userz" in failing["msg"]
+    assert failing["changed"] is False and failing["before"] == failing["after"] == {"version": 3, "dirty": False}
     assert (db.snapshot(), db.version_rows(),
             db.query("SELECT count(*) FROM users WHERE email IS NULL")) == before
 
@@ -344,4 +360,66 @@ def test_secrets_stay_out_of_verbose_output(db: Database) -> None:
 def test_missing_path_names_the_option(tmp_path: Path) -> None:
     run = run_playbook([{"name": "missing", MODULE: {"path": str(tmp_path / "nope"), "lint_only": True}}])
     assert run["missing"]["failed"] and run["missing"]["msg"].startswith("option path:")
+    assert run["missing"]["option"] == "path"
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# the result contract: diff only in diff mode, failures name the option
+# --------------------------------------------------------------------------------------------------
+def test_diff_only_in_diff_mode(db: Database) -> None:
+    r1 = MIGRATIONS / "release1"
+    run = run_playbook([
+        {**migrate_task("check with diff", db, r1, phase="expand"), "check_mode": True, "diff": True},
+        {**migrate_task("check without diff", db, r1, phase="expand"), "check_mode": True},
+        {**migrate_task("apply with diff", db, r1, phase="expand"), "diff": True},
+        migrate_task("again without diff", db, r1, phase="expand"),
+        {**migrate_task("again with diff", db, r1, phase="expand"), "diff": True},
+        {**migrate_task("force with diff", db, r1, force_version=1), "check_mode": True, "diff": True},
+    ])
+    nothing, three = {"version": None, "dirty": False}, {"version": 3, "dirty": False}
+    header = "version table schema_migrations"
+    check = run["check with diff"]
+    assert check["changed"] and check["diff"] == {"before": nothing, "after": three, "before_header": header,
+                                                  "after_header": header}
+    assert "diff" not in run["check without diff"] and run["check without diff"]["after"] == three
+    applied = run["apply with diff"]
+    assert applied["changed"] and applied["diff"]["before"] == nothing and applied["diff"]["after"] == three
+    assert (applied["before"], applied["after"]) == (nothing, three)
+    assert "diff" not in run["again without diff"] and not run["again without diff"]["changed"]
+    again = run["again with diff"]
+    assert not again["changed"] and again["diff"]["before"] == again["diff"]["after"] == three
+    forced = run["force with diff"]
+    assert forced["changed"] and forced["diff"]["after"] == {"version": 1, "dirty": False}
+    assert db.version_rows() == [(3, False)]  # check mode wrote nothing
+
+
+def test_failures_name_the_option(db: Database, tmp_path: Path) -> None:
+    r1 = MIGRATIONS / "release1"
+    runaway = write_set(tmp_path / "runaway", {
+        "1_t.up.sql": "CREATE TABLE t (id int);\nINSERT INTO t SELECT generate_series(1, 10);\n",
+        "2_forever.up.sql": "-- phase: migrate\nUPDATE t SET id = id;\n"})
+    run = run_playbook([
+        migrate_task("unknown target", db, r1, target="99"),
+        migrate_task("bad table name", db, r1, migration_table="a.b.c"),
+        migrate_task("bad lock_timeout", db, r1, lock_timeout="5 seconds"),
+        migrate_task("bad batch_size", db, r1, batch_size=0),
+        migrate_task("force to a version without a file", db, r1, force_version=41),
+        migrate_task("backfill that never ends", db, runaway, phase="all", max_batches=3),
+        migrate_task("wrong password", db, r1, login_password="wrong"),
+    ])
+    expected = {"unknown target": ("target", "option target 99 has no file"),
+                "bad table name": ("migration_table", "option migration_table must be"),
+                "bad lock_timeout": ("lock_timeout", "option lock_timeout must be a PostgreSQL duration"),
+                "bad batch_size": ("batch_size", "option batch_size must be 1 or more"),
+                "force to a version without a file": ("force_version", "version 41, which has no file"),
+                "backfill that never ends": ("max_batches", "max_batches=3")}
+    for name, (option, text) in expected.items():
+        result = run[name]
+        assert result["failed"] and result["option"] == option and text in result["msg"], (name, result)
+    runaway_result = run["backfill that never ends"]
+    assert runaway_result["after"] == {"version": 2, "dirty": True} and runaway_result["failed_version"] == 2
+    assert [a["version"] for a in runaway_result["applied"]] == [1]
+    assert run["wrong password"]["failed"] and "cannot connect to PostgreSQL" in run["wrong password"]["msg"]
+    assert "option" not in run["wrong password"] and "before" not in run["wrong password"]
+    assert db.version_rows() == [(2, True)]  # only the runaway backfill wrote anything

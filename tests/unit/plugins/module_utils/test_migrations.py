@@ -55,8 +55,9 @@ def test_discover_ignores_other_files_and_refuses_duplicates(tmp_path: Path) -> 
     (tmp_path / "2_only_down.down.sql").write_text("SELECT 1;")
     with pytest.raises(MigrationError, match=r"no \.up\.sql file for version\(s\) 2"):
         discover(str(tmp_path))
-    with pytest.raises(MigrationError, match="is not a directory"):
+    with pytest.raises(MigrationError, match="is not a directory") as error:
         discover(str(tmp_path / "missing"))
+    assert error.value.option == "path"
 
 
 @pytest.mark.parametrize(("sql", "expected"), [
@@ -206,17 +207,24 @@ def test_down_writes_the_previous_version() -> None:
     assert [(s.migration.version, s.target_version) for s in steps] == [(3, 2), (2, 1), (1, None)]
 
 
-def test_plan_errors_are_plain() -> None:
+def test_plan_errors_are_plain_and_name_the_option() -> None:
     migrations = _set("expand")
-    with pytest.raises(MigrationError, match="version 7, which has no file"):
+    with pytest.raises(MigrationError, match="version 7, which has no file") as error:
         plan(migrations, 7, "expand")
-    with pytest.raises(MigrationError, match="option target must be 'latest' or a version number"):
+    assert error.value.option == "path"
+    with pytest.raises(MigrationError, match="option target must be 'latest' or a version number") as error:
         parse_target("newest", migrations)
-    with pytest.raises(MigrationError, match="option target 9 has no file"):
+    assert error.value.option == "target"
+    with pytest.raises(MigrationError, match="option target 9 has no file") as error:
         parse_target("9", migrations)
+    assert error.value.option == "target"
+    with pytest.raises(MigrationError, match="mutually exclusive") as error:
+        plan(migrations, 1, "expand", direction="down", target=1, steps=1)
+    assert error.value.option == "steps"
     migrations[0].down_sql = None
-    with pytest.raises(MigrationError, match=r"version 1 \(m1\) has no \.down\.sql file"):
+    with pytest.raises(MigrationError, match=r"version 1 \(m1\) has no \.down\.sql file") as error:
         plan(migrations, 1, "expand", direction="down")
+    assert error.value.option == "path"
     assert parse_target("latest", migrations) is None
 
 
@@ -236,5 +244,6 @@ def test_advisory_lock_id_is_golang_migrates() -> None:
 def test_split_table_name() -> None:
     assert split_table_name("schema_migrations") == (None, "schema_migrations")
     assert split_table_name("ops.versions") == ("ops", "versions")
-    with pytest.raises(MigrationError, match="option migrations_table"):
+    with pytest.raises(MigrationError, match="option migration_table") as error:
         split_table_name("a.b.c")
+    assert error.value.option == "migration_table"

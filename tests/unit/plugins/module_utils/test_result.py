@@ -121,3 +121,29 @@ def test_time_and_state_store_do_not_load_the_http_client(module):
     env = {**os.environ, "PYTHONPATH": f"{root / '.build'}"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    ({"name": "x", "phase": "sideways"}, "phase"),
+    ({"phase": "expand"}, "name"),
+    ({"name": "x", "count": "many"}, "count"),
+    ({"name": "x", "colour": "red"}, "colour"),
+    ({"name": "x", "items": [{"kind": "bogus"}]}, "items"),
+    ({"name": "x", "count": 1, "size": 2}, "count"),
+])
+def test_contract_module_names_the_option_of_ansibles_own_validation_errors(args, option, monkeypatch):
+    from ansible.module_utils.testing import patch_module_args
+    from ansible_collections.progressive.delivery.plugins.module_utils._result import ContractModule
+
+    def fail_json(self, **payload):
+        raise Exited("fail", payload)
+
+    monkeypatch.setattr("ansible.module_utils.basic.AnsibleModule.fail_json", fail_json)
+    spec = {"name": {"type": "str", "required": True},
+            "phase": {"type": "str", "choices": ["expand", "contract"]},
+            "count": {"type": "int"}, "size": {"type": "int"},
+            "items": {"type": "list", "elements": "dict", "options": {"kind": {"choices": ["a", "b"]}}}}
+    with patch_module_args(args), pytest.raises(Exited) as exited:
+        ContractModule(argument_spec=spec, mutually_exclusive=[("count", "size")])
+    assert exited.value.payload["option"] == option, exited.value.payload
+    assert exited.value.payload["msg"]
