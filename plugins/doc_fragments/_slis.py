@@ -23,17 +23,42 @@ options:
       query:
         description:
           - PromQL expression for the indicator (the canary when a O(slis[].baseline_query) is given).
+          - Each indicator has exactly one of O(slis[].query), O(slis[].bad_query) or O(slis[].good_query). For
+            error ratios and success ratios prefer a ratio indicator (O(slis[].bad_query) or O(slis[].good_query)
+            with O(slis[].total_query)). It needs no C(or vector(0)), which would also hide a misnamed metric.
           - With O(slis[].judge=threshold) it is an instant query evaluated at the evaluation time (C(at) in
             M(progressive.delivery.slo_check), the current time in M(progressive.delivery.qos_guard)) and must return
             one series or a scalar; with O(slis[].judge=mann_whitney) it is a range query over O(slis[].range).
           - With O(slis[].judge=sequential) it is an instant query that counts the canary's bad events (errors,
             slow requests) since the rollout started, for example the C(sum) of the C(increase) of the canary's
-            5xx requests over C([$__range]), with C(or vector(0)) so that no errors count as 0 (see EXAMPLES).
-            See O(slis[].since) for C($__range).
+            5xx requests over C([$__range]), with C(or vector(0)) so that no errors count as 0. A ratio indicator
+            (O(slis[].bad_query)) needs no C(or vector(0)). See O(slis[].since) for C($__range).
           - A query returning several series is an error; aggregate it, for example with C(sum(...)).
           - An empty result or NaN is no data, see O(slis[].on_no_data).
         type: str
-        required: true
+      bad_query:
+        description:
+          - Makes the indicator a ratio of event counts, as OpenSLO's C(ratioMetric) and Sloth's C(events) define
+            SLIs. PromQL that counts the bad events (errors, slow requests) among those counted by
+            O(slis[].total_query), for example
+            C(sum(increase(http_requests_total{code=~"5.."}[5m]))). The indicator's value is
+            bad / total, judged with O(slis[].max) for example.
+          - An empty result (the series does not exist until the first error) with events in the total is 0 bad
+            events. An empty or zero total is no data, and so is a total below O(slis[].min_events). So a
+            healthy service passes without C(or vector(0)), and no traffic is never a pass.
+          - With O(slis[].judge=threshold) both are instant queries. With O(slis[].judge=mann_whitney) both are
+            range queries and each step's ratio is one sample. With O(slis[].judge=sequential) both count the
+            events since the rollout started and the test uses the counts directly.
+          - Mutually exclusive with O(slis[].query) and O(slis[].good_query). Requires O(slis[].total_query).
+        type: str
+      good_query:
+        description:
+          - Like O(slis[].bad_query), but counts the good events (for example non-5xx requests). The indicator's
+            value is good / total, judged with O(slis[].min) for example.
+          - An empty result with events in the total is 0 % good. An empty or zero total is no data.
+          - With O(slis[].judge=sequential) the bad events are total - good.
+          - Mutually exclusive with O(slis[].query) and O(slis[].bad_query). Requires O(slis[].total_query).
+        type: str
       max:
         description:
           - Upper bound. The indicator fails when the value is greater than O(slis[].max) (the bound itself passes).
@@ -49,6 +74,8 @@ options:
           - PromQL expression for the same indicator on the baseline (for example the stable pool).
           - Required by O(slis[].max_increase), O(slis[].max_ratio) with O(slis[].judge=threshold), and by
             O(slis[].judge=mann_whitney) and O(slis[].judge=sequential).
+          - Ratio indicators use O(slis[].baseline_bad_query) or O(slis[].baseline_good_query) with
+            O(slis[].baseline_total_query) instead.
           - With O(slis[].judge=sequential), the baseline's bad events since the rollout started (instant query).
         type: str
       max_increase:
@@ -126,15 +153,41 @@ options:
         default: 10
       total_query:
         description:
-          - Only for O(slis[].judge=sequential), and required there. Instant query that counts all the canary's
-            events (requests) since the rollout started. O(slis[].query) counts the bad ones among them.
-          - For example the C(sum) of the C(increase) of the canary's request counter over C([$__range]).
+          - The count of all events (requests) of a ratio indicator, of which O(slis[].bad_query) or
+            O(slis[].good_query) counts a part. Required with those.
+          - Write it as a count over the window, for example C(sum(increase(http_requests_total[5m]))), so that
+            O(slis[].min_events) is a number of events (C(rate) gives events per second; the ratio is the same).
+          - With O(slis[].judge=sequential), required. The canary's events since the rollout started (for
+            example the C(sum) of the C(increase) of the canary's request counter over C([$__range])), of which
+            O(slis[].query) or O(slis[].bad_query) counts the bad ones.
+        type: str
+      baseline_bad_query:
+        description:
+          - O(slis[].bad_query) for the baseline (for example the stable pool), with
+            O(slis[].baseline_total_query). Needed by the baseline comparisons (O(slis[].max_ratio),
+            O(slis[].max_increase)), O(slis[].judge=mann_whitney) and O(slis[].judge=sequential).
+        type: str
+      baseline_good_query:
+        description:
+          - O(slis[].good_query) for the baseline, with O(slis[].baseline_total_query).
         type: str
       baseline_total_query:
         description:
-          - Only for O(slis[].judge=sequential), and required there. Instant query that counts all the baseline's
-            events (requests) since the rollout started. O(slis[].baseline_query) counts the bad ones among them.
+          - The baseline's O(slis[].total_query), with O(slis[].baseline_bad_query) or O(slis[].baseline_good_query).
+          - With O(slis[].judge=sequential), required. The baseline's events since the rollout started, of which
+            O(slis[].baseline_query) or O(slis[].baseline_bad_query) counts the bad ones.
         type: str
+      min_events:
+        description:
+          - The evidence floor of a ratio indicator (and of O(slis[].judge=sequential)). With fewer events than
+            this in O(slis[].total_query) (and O(slis[].baseline_total_query)) the indicator has no data, see
+            O(slis[].on_no_data). A 1 % error bound judged on 20 requests, or on a router's health checks, is
+            not evidence.
+          - With O(slis[].judge=threshold) and O(slis[].judge=sequential) it bounds the total's value (the events
+            in the query's window, or since the rollout started). With O(slis[].judge=mann_whitney) it bounds each
+            sample; samples below it are left out before O(slis[].min_samples) is checked.
+          - Not set by default, so only an empty or zero total is no data. Set it.
+        type: float
       since:
         description:
           - Only for O(slis[].judge=sequential). The start of the rollout, as a unix timestamp or an RFC 3339

@@ -20,6 +20,7 @@ options:
         a shared filesystem that supports C(flock) (local filesystems, NFSv4).
       - Created (mode 0755) when missing. Files are written atomically (temporary file, fsync, rename) and carry a
         checksum; a corrupt or truncated file fails the task with its path and is never trusted.
+      - A failure because this directory cannot be created, opened or locked names it (C(option=store_dir)).
     type: path
     default: /var/lib/progressive_delivery
 """

@@ -4,7 +4,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
-import importlib.util
 import math
 import traceback
 from collections import Counter
@@ -13,6 +12,8 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
+
+from ansible_collections.progressive.delivery.plugins.module_utils._deps import SCIPY
 
 # Pure-logic statistics for the SLO gate (``progressive.delivery.slo_check``).
 #
@@ -25,14 +26,10 @@ from typing import TYPE_CHECKING, Any
 # * :func:`sequential_rate_test` accumulates error counts over a rollout's steps in an anytime-valid sequential
 #   test (Lindon & Malek 2022), pure Python.
 #
-# Only the Mann-Whitney U p-value needs scipy. scipy is imported lazily so that this file imports on a bare
-# Python (ansible-test sanity imports module_utils without third-party packages); callers should check
-# :data:`HAS_SCIPY` and report :data:`SCIPY_IMPORT_ERROR` through ``missing_required_lib``.
-
-# Only whether scipy is installed is checked here, not imported: importing it (and numpy) costs about 0.1 s
-# per task, paid by every slo_check call even without a Mann-Whitney indicator.
-HAS_SCIPY = importlib.util.find_spec("scipy") is not None
-SCIPY_IMPORT_ERROR = None if HAS_SCIPY else "ModuleNotFoundError: No module named 'scipy'"
+# Only the Mann-Whitney path needs scipy (and numpy, which scipy brings): both are imported lazily, on that path
+# only, so that this file imports on a bare Python (ansible-test sanity imports module_utils without third-party
+# packages) and slo_check without a Mann-Whitney indicator does not pay about 0.1 s per task for importing them.
+# Whether scipy is usable is checked in one place, ``_deps.SCIPY`` (modules call ``_deps.require(SCIPY, ...)``).
 
 PASS = "pass"
 FAIL = "fail"
@@ -54,7 +51,7 @@ OUTLIER_IQR_FACTOR = 3.0
 class MissingScipyError(ImportError):
     """scipy (needed for the Mann-Whitney U test) cannot be imported.
 
-    ``import_error`` holds the formatted traceback of the failed import (same as :data:`SCIPY_IMPORT_ERROR`).
+    ``import_error`` says what is wrong (``_deps.SCIPY.problem()``, or the traceback of the failed import).
     """
 
     def __init__(self, import_error: str | None = None) -> None:
@@ -206,31 +203,17 @@ def hodges_lehmann(x: Sequence[float], y: Sequence[float]) -> float:
 # --------------------------------------------------------------------------------------------------
 # 3. Outlier removal (Kayenta IQRDetector)
 # --------------------------------------------------------------------------------------------------
-def _percentile(sorted_values: Sequence[float], p: float) -> float:
-    """Percentile as Apache commons-math ``StatUtils.percentile`` computes it (Kayenta uses that).
-
-    Position ``p * (n + 1) / 100`` (Hyndman-Fan type 6), clamped to the minimum / maximum, linear interpolation.
-    """
-    count = len(sorted_values)
-    position = p * (count + 1) / 100.0
-    if count == 1 or position < 1:
-        return sorted_values[0]
-    if position >= count:
-        return sorted_values[-1]
-    index = math.floor(position)
-    fraction = position - index
-    lower, upper = sorted_values[index - 1], sorted_values[index]
-    return lower + fraction * (upper - lower)
-
-
 def _outlier_fences(values: Sequence[float], factor: float, reduce_sensitivity: bool) -> tuple[float, float]:
-    ordered = sorted(values)
-    q1, q3 = _percentile(ordered, 25), _percentile(ordered, 75)
+    """Tukey's fences, with the percentiles of Apache commons-math ``StatUtils.percentile`` (Kayenta uses that):
+    Hyndman-Fan type 6, which is numpy's ``method="weibull"`` (clamped to the minimum / maximum)."""
+    import numpy  # pylint: disable=import-outside-toplevel (only the Mann-Whitney path needs it, see the top)
+
+    p1, q1, q3, p99 = (float(value) for value in numpy.percentile(values, [1, 25, 75, 99], method="weibull"))
     iqr = q3 - q1
     lower, upper = q1 - factor * iqr, q3 + factor * iqr
     if reduce_sensitivity:
-        lower = min(lower, _percentile(ordered, 1))
-        upper = max(upper, _percentile(ordered, 99))
+        lower = min(lower, p1)
+        upper = max(upper, p99)
     return lower, upper
 
 
@@ -288,8 +271,9 @@ class MannWhitneyResult:
 
 def _load_mannwhitneyu() -> Callable[..., Any]:
     """Import ``scipy.stats.mannwhitneyu`` lazily; raise :class:`MissingScipyError` when scipy is missing."""
-    if not HAS_SCIPY:
-        raise MissingScipyError(SCIPY_IMPORT_ERROR)
+    problem = SCIPY.problem()
+    if problem is not None:
+        raise MissingScipyError(problem)
     try:
         from scipy.stats import mannwhitneyu  # pylint: disable=import-outside-toplevel
     except ImportError as exc:

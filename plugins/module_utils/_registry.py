@@ -41,6 +41,7 @@ from ansible_collections.progressive.delivery.plugins.module_utils._backoff impo
     RetriesExhausted,
     call_with_retries,
 )
+from ansible_collections.progressive.delivery.plugins.module_utils._result import ModuleFailure
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -69,9 +70,16 @@ _CHALLENGE_PARAM_RE = re.compile(r'\s*([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.
 # Errors
 # --------------------------------------------------------------------------------------------------
 class RegistryError(Exception):
-    """Something went wrong talking to a registry. ``str(error)`` is a plain-words message."""
+    """Something went wrong talking to a registry. ``str(error)`` is a plain-words message.
+
+    ``option`` names the module option at fault when there is one (``source``, ``password``, ...).
+    """
 
     transient = False
+
+    def __init__(self, message: str = "", option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 class RegistryUnavailable(RegistryError):
@@ -246,6 +254,14 @@ class Credentials:
     username: str
     password: str = field(repr=False)
     origin: str = "username/password"
+
+    @property
+    def option(self) -> str:
+        """The module option these credentials came from (``registry_auth``, ``docker_config`` or ``password``)."""
+        for option in ("registry_auth", "docker_config"):
+            if self.origin.startswith(option):
+                return option
+        return "password"
 
 
 def _config_key_host(key: str) -> str:
@@ -649,7 +665,7 @@ class RegistryClient:
             return self._no_credentials()
         return RegistryAuthError(f"registry {self.registry} rejected the credentials of user "
                                  f"{self.credentials.username!r} (from {self.credentials.origin}): HTTP 401;"
-                                 " check the user name and password")
+                                 " check the user name and password", option=self.credentials.option)
 
     def _no_credentials(self) -> RegistryAuthError:
         return RegistryAuthError(f"registry {self.registry} requires authentication but no credentials are set for"
@@ -828,6 +844,42 @@ class Move:
         return self.previous_digest != self.digest
 
 
+@dataclass
+class Promotion:
+    """What :meth:`Promoter.promote` did (or would do, in check mode).
+
+    ``moves`` are the destinations, ``keeps`` the ``keep_previous`` tags that follow a moving destination (same
+    order, ``None`` where there is none). ``applied`` lists the moves (keep tags included) done so far, in order:
+    all of them on success, those done before the error in a :class:`PromotionError`.
+    """
+
+    manifest: Manifest
+    moves: list[Move]
+    keeps: list[Move | None]
+    applied: list[Move] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return any(move.needed for move in self.applied)
+
+    def before(self) -> dict[str, str | None]:
+        """Digest of every reference the promotion touched, before it ran (``None``: it did not exist)."""
+        return {str(move.destination): move.previous_digest for move in self.applied}
+
+    def after(self) -> dict[str, str | None]:
+        """The same references and their digests afterwards."""
+        return {str(move.destination): move.digest for move in self.applied}
+
+
+class PromotionError(RegistryError):
+    """A registry failure in the middle of a promotion; ``promotion`` says what was done before it."""
+
+    def __init__(self, error: RegistryError, promotion: Promotion) -> None:
+        super().__init__(str(error), error.option)
+        self.error = error
+        self.promotion = promotion
+
+
 class Promoter:
     """Copies manifests (and what they need) between repositories of one or two registries.
 
@@ -844,7 +896,7 @@ class Promoter:
         try:
             return self._clients(source.registry).get_manifest(source.repository, source.reference)
         except RegistryNotFound as exc:
-            raise RegistryNotFound(f"option source: {source} was not found ({exc})") from None
+            raise RegistryNotFound(f"option source: {source} was not found ({exc})", option="source") from None
 
     def plan(self, manifest: Manifest, destinations: list[ImageReference]) -> list[Move]:
         moves = []
@@ -854,17 +906,48 @@ class Promoter:
             moves.append(Move(destination, current, manifest.digest))
         return moves
 
-    def keep_previous(self, move: Move, tag: str) -> bool:
-        """Point ``tag`` (same repository) at the destination's current digest; True if it moved."""
-        destination = move.destination
-        if move.previous_digest is None:
+    def plan_keep(self, move: Move, tag: str | None) -> Move | None:
+        """The move of ``tag`` (same repository) to the digest a moving destination has now, ``None`` if none."""
+        if not tag or not move.needed or move.previous_digest is None or move.destination.tag == tag:
+            return None
+        destination = move.destination.with_tag(tag)
+        current = self._clients(destination.registry).manifest_digest(destination.repository, tag)
+        return Move(destination, current, move.previous_digest)
+
+    def keep_previous(self, keep: Move) -> bool:
+        """Apply a move of :meth:`plan_keep` (a manifest already in the repository); True if it moved."""
+        if not keep.needed:
             return False
-        client = self._clients(destination.registry)
-        if client.manifest_digest(destination.repository, tag) == move.previous_digest:
-            return False
-        previous = client.get_manifest(destination.repository, move.previous_digest)
-        client.put_manifest(destination.repository, tag, previous)
+        client = self._clients(keep.destination.registry)
+        previous = client.get_manifest(keep.destination.repository, keep.digest)
+        client.put_manifest(keep.destination.repository, keep.destination.reference, previous)
         return True
+
+    def promote(self, source: ImageReference, destinations: list[ImageReference], expected_digest: str | None = None,
+                keep_previous: str | None = None, check_mode: bool = False) -> Promotion:
+        """Resolve ``source``, check ``expected_digest``, then move every destination (keeping its previous digest
+        under ``keep_previous`` first). In check mode only reads. A failure after the first write raises
+        :class:`PromotionError` with what was done."""
+        manifest = self.resolve(source)
+        if expected_digest and expected_digest.strip() != manifest.digest:
+            raise ModuleFailure(f"option expected_digest: source {source} resolves to {manifest.digest}, not"
+                                f" {expected_digest.strip()}; nothing was promoted", option="expected_digest",
+                                changed=False, digest=manifest.digest, media_type=manifest.media_type)
+        moves = self.plan(manifest, destinations)
+        promotion = Promotion(manifest, moves, [self.plan_keep(move, keep_previous) for move in moves])
+        for index, move in enumerate(moves):
+            keep = promotion.keeps[index]
+            try:
+                if keep is not None:
+                    if not check_mode:
+                        self.keep_previous(keep)
+                    promotion.applied.append(keep)
+                if move.needed and not check_mode:
+                    self.copy(source, manifest, move.destination)
+            except RegistryError as exc:
+                raise PromotionError(exc, promotion) from exc
+            promotion.applied.append(move)
+        return promotion
 
     def copy(self, source: ImageReference, manifest: Manifest, destination: ImageReference) -> None:
         """Copy ``manifest`` (children and blobs first) and point ``destination`` at it.

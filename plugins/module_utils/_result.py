@@ -44,19 +44,29 @@ class ContractModule(AnsibleModule):
     contract wants ``option`` too, so a role can tell the user which variable to fix.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._validated = False
+        super().__init__(*args, **kwargs)
+        self._validated = True
+
     def fail_json(self, msg: str, **kwargs: Any) -> NoReturn:  # type: ignore[override]
-        if "option" not in kwargs:
-            option = option_in_validation_error(self, msg)
+        if "option" not in kwargs and not self._validated:
+            msg, option = self.validation_failure(msg)
             if option:
                 kwargs["option"] = option
         super().fail_json(msg=msg, **kwargs)
         raise AssertionError("fail_json returned")  # pragma: no cover
 
+    def validation_failure(self, msg: str) -> tuple[str, str | None]:
+        """The message and the option at fault of a failure in Ansible's own argument validation. Subclasses may
+        rewrite the message (for example to say which element of a list option is wrong)."""
+        return msg, option_in_validation_error(self, msg)
+
 
 def option_in_validation_error(module: Any, msg: str) -> str | None:
     """The top-level option an argument-validation message is about (the first one it names), else ``None``."""
     result = getattr(module, "validation_result", None)
-    if result is None or not result.errors:
+    if result is None or not result.errors.errors:
         return None
     known = set(getattr(module, "argument_spec", {}) or {})
     text = str(msg)

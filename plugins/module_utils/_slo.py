@@ -5,6 +5,11 @@
 
 Shared by the modules that judge indicators (``slo_check``, and ``qos_guard``'s ``evaluate``): the
 indicator options (:data:`SLI_OPTIONS`), their cross-field validation, the judges and the summary.
+
+An indicator is either one PromQL expression (``query``) or a ratio of event counts, as OpenSLO's ``ratioMetric``
+and Sloth's ``events`` define SLIs: ``bad_query`` / ``total_query`` or ``good_query`` / ``total_query`` (and the
+same for the baseline). A ratio indicator knows what is missing: an empty bad (or good) side with events in the
+total is 0 bad (0 % good), an empty or zero total is no data, and fewer than ``min_events`` events is no data.
 """
 from __future__ import annotations
 
@@ -13,16 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible_collections.progressive.delivery.plugins.module_utils._deps import SCIPY, require
 from ansible_collections.progressive.delivery.plugins.module_utils._judge import (
     DIRECTIONS,
     FAIL,
-    HAS_SCIPY,
     INCONCLUSIVE,
     NODATA,
     PASS,
-    SCIPY_IMPORT_ERROR,
     IndicatorOutcome,
     SequentialResult,
     mann_whitney_classify,
@@ -38,12 +41,15 @@ from ansible_collections.progressive.delivery.plugins.module_utils._prometheus i
     PrometheusRejected,
     PrometheusUnavailable,
     QueryResult,
-    format_time,
     instant_value,
-    parse_duration,
-    parse_time,
     range_step_points,
     single_series,
+)
+from ansible_collections.progressive.delivery.plugins.module_utils._result import ContractModule, ModuleFailure
+from ansible_collections.progressive.delivery.plugins.module_utils._time import (
+    format_time,
+    parse_duration,
+    parse_time,
 )
 
 JUDGES = ("threshold", "mann_whitney", "sequential")
@@ -57,8 +63,16 @@ FUTURE_TOLERANCE = 60.0
 RANGE_PLACEHOLDER = "$__range"
 #: The four count queries of a sequential indicator, in the order of a look (see ``_judge.sequential_rate_test``).
 SEQUENTIAL_QUERIES = ("query", "total_query", "baseline_query", "baseline_total_query")
-#: Options only a sequential indicator takes (``alpha`` and ``final`` have defaults and are ignored elsewhere).
+#: Options only a sequential indicator takes (``alpha`` and ``final`` have defaults and are ignored elsewhere);
+#: ``total_query`` and ``baseline_total_query`` also belong to ratio indicators.
 SEQUENTIAL_ONLY = ("total_query", "baseline_total_query", "since", "history", "effect_size_max_ratio")
+#: What a ratio indicator counts: its numerator query is ``<kind>_query`` (``bad_query`` or ``good_query``).
+RATIO_KINDS = ("bad", "good")
+#: The options that define what an indicator measures (exactly one of them).
+MEASURE_OPTIONS = ("query", "bad_query", "good_query")
+#: Every PromQL option, in the order of ``results[]``.
+QUERY_OPTIONS = ("query", "bad_query", "good_query", "total_query", "baseline_query", "baseline_bad_query",
+                 "baseline_good_query", "baseline_total_query")
 #: How much a cumulative count may shrink between looks, or a bad-event count exceed its total, before it is an
 #: error rather than ``increase()`` extrapolation: 1 % of the value or 1 event, whichever is larger.
 COUNT_SLACK_RELATIVE = 0.01
@@ -66,7 +80,9 @@ COUNT_SLACK_ABSOLUTE = 1.0
 
 SLI_OPTIONS: dict[str, dict[str, Any]] = {
     "name": {"type": "str", "required": True},
-    "query": {"type": "str", "required": True},
+    "query": {"type": "str"},
+    "bad_query": {"type": "str"},
+    "good_query": {"type": "str"},
     "max": {"type": "float"},
     "min": {"type": "float"},
     "baseline_query": {"type": "str"},
@@ -79,7 +95,10 @@ SLI_OPTIONS: dict[str, dict[str, Any]] = {
     "direction": {"type": "str", "choices": list(DIRECTIONS), "default": "increase"},
     "min_samples": {"type": "int", "default": 10},
     "total_query": {"type": "str"},
+    "baseline_bad_query": {"type": "str"},
+    "baseline_good_query": {"type": "str"},
     "baseline_total_query": {"type": "str"},
+    "min_events": {"type": "float"},
     "since": {"type": "raw"},
     "alpha": {"type": "float", "default": 0.02},
     "effect_size_max_ratio": {"type": "float"},
@@ -104,6 +123,38 @@ def _label(sli: Mapping[str, Any], index: int) -> str:
     return f"slis[{index}] ({name!r})" if name else f"slis[{index}]"
 
 
+def _has(sli: Mapping[str, Any], key: str) -> bool:
+    return bool(str(sli.get(key) or "").strip())
+
+
+def ratio_kind(sli: Mapping[str, Any]) -> str | None:
+    """``"bad"`` or ``"good"`` for a ratio indicator (``bad_query`` / ``good_query``), ``None`` for ``query``."""
+    for kind in RATIO_KINDS:
+        if _has(sli, f"{kind}_query"):
+            return kind
+    return None
+
+
+def count_options(sli: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """The options of the four counts: canary numerator, canary total, baseline numerator, baseline total."""
+    kind = ratio_kind(sli)
+    if kind is None:
+        return SEQUENTIAL_QUERIES  # type: ignore[return-value]
+    return f"{kind}_query", "total_query", f"baseline_{kind}_query", "baseline_total_query"
+
+
+def _baseline_options(sli: Mapping[str, Any]) -> tuple[str, ...]:
+    return ("baseline_query",) if ratio_kind(sli) is None else count_options(sli)[2:]
+
+
+def _has_baseline(sli: Mapping[str, Any]) -> bool:
+    return all(_has(sli, key) for key in _baseline_options(sli))
+
+
+def _baseline_text(sli: Mapping[str, Any]) -> str:
+    return " and ".join(_baseline_options(sli))
+
+
 def sli_type_errors(slis: Any) -> list[str]:
     """Ansible's own type/choice validation of each indicator, with messages that name the indicator.
 
@@ -118,7 +169,8 @@ def sli_type_errors(slis: Any) -> list[str]:
                           f" got {sli!r}")
             continue
         result = ArgumentSpecValidator(SLI_OPTIONS).validate(dict(sli))
-        errors += [f"{_label(sli, index)}: {message}" for message in result.error_messages]
+        errors += [f"{_label(sli, index)}: " + ("unsupported parameters: " if ". Supported parameters include" in
+                                               message else "") + message for message in result.error_messages]
     return errors
 
 
@@ -127,10 +179,10 @@ def _threshold_problems(sli: Mapping[str, Any]) -> list[str]:
     bounds = [key for key in BOUND_OPTIONS if sli.get(key) is not None]
     if not bounds:
         problems.append("judge 'threshold' needs at least one bound: min, max, or max_increase / max_ratio together"
-                        " with baseline_query")
+                        f" with {_baseline_text(sli)}")
     for key in ("max_increase", "max_ratio"):
-        if sli.get(key) is not None and not sli.get("baseline_query"):
-            problems.append(f"option {key} compares with a baseline and needs baseline_query")
+        if sli.get(key) is not None and not _has_baseline(sli):
+            problems.append(f"option {key} compares with a baseline and needs {_baseline_text(sli)}")
     for key in ("range", "step"):
         if sli.get(key) is not None:
             problems.append(f"option {key} only applies to judge 'mann_whitney' (this indicator uses 'threshold')")
@@ -138,8 +190,12 @@ def _threshold_problems(sli: Mapping[str, Any]) -> list[str]:
 
 
 def _not_sequential_problems(sli: Mapping[str, Any], judge: str) -> list[str]:
+    ratio = ratio_kind(sli) is not None
     return [f"option {key} only applies to judge 'sequential' (this indicator uses {judge!r})"
-            for key in SEQUENTIAL_ONLY if sli.get(key) not in (None, [])] + \
+            + ("" if key not in ("total_query", "baseline_total_query") else
+               " and to ratio indicators (bad_query or good_query with total_query)")
+            for key in SEQUENTIAL_ONLY if sli.get(key) not in (None, [])
+            and not (ratio and key in ("total_query", "baseline_total_query"))] + \
         ([f"option final only applies to judge 'sequential' (this indicator uses {judge!r})"] if sli.get("final")
          else [])
 
@@ -169,8 +225,8 @@ def _sampling_problems(sli: Mapping[str, Any]) -> list[str]:
 
 def _mann_whitney_problems(sli: Mapping[str, Any]) -> list[str]:
     problems = []
-    if not sli.get("baseline_query"):
-        problems.append("judge 'mann_whitney' compares two samples and needs baseline_query")
+    if not _has_baseline(sli):
+        problems.append(f"judge 'mann_whitney' compares two samples and needs {_baseline_text(sli)}")
     if sli.get("max_increase") is not None:
         problems.append("option max_increase is not used by judge 'mann_whitney': use max_ratio as the effect-size"
                         " gate, or add a second indicator with judge 'threshold'")
@@ -203,7 +259,7 @@ def _history_problems(history: Any) -> list[str]:
 
 
 def _placeholder_problems(sli: Mapping[str, Any]) -> list[str]:
-    users = [key for key in SEQUENTIAL_QUERIES if RANGE_PLACEHOLDER in str(sli.get(key) or "")]
+    users = [key for key in QUERY_OPTIONS if RANGE_PLACEHOLDER in str(sli.get(key) or "")]
     if sli.get("since") in (None, ""):
         return [f"option {key} uses {RANGE_PLACEHOLDER} and needs since (the start of the rollout)"
                 for key in users]
@@ -220,7 +276,8 @@ def _placeholder_problems(sli: Mapping[str, Any]) -> list[str]:
 
 def _sequential_problems(sli: Mapping[str, Any]) -> list[str]:
     problems = [f"judge 'sequential' compares cumulative counts of the canary and the baseline and needs {key}"
-                for key in SEQUENTIAL_QUERIES[1:] if not str(sli.get(key) or "").strip()]
+                for key in count_options(sli)[1:] if not _has(sli, key)
+                and not (key == "total_query" and ratio_kind(sli))]  # a ratio without total: _measure_problems
     for key in ("min", "max", "max_increase", "range", "step"):
         if sli.get(key) is not None:
             problems.append(f"option {key} is not used by judge 'sequential' (it tests the ratio of the canary's"
@@ -239,12 +296,54 @@ def _sequential_problems(sli: Mapping[str, Any]) -> list[str]:
     return problems + _placeholder_problems(sli) + _history_problems(sli.get("history"))
 
 
+def _measure_problems(sli: Mapping[str, Any]) -> list[str]:
+    """What the indicator measures: exactly one of query, bad_query, good_query; a ratio has its total."""
+    problems = [f"option {key} must not be empty" for key in MEASURE_OPTIONS
+                if sli.get(key) is not None and not _has(sli, key)]
+    given = [key for key in MEASURE_OPTIONS if _has(sli, key)]
+    if len(given) > 1:
+        return [*problems, f"options {' and '.join(given)} are mutually exclusive: an indicator is one query, or"
+                " a ratio of bad_query (or good_query) to total_query"]
+    if not given:
+        return problems or ["needs query, or bad_query or good_query together with total_query (a ratio"
+                            " indicator)"]
+    kind = ratio_kind(sli)
+    if kind is None:
+        return problems + [f"option {key} only applies to ratio indicators (bad_query or good_query with"
+                           " total_query)" for key in ("baseline_bad_query", "baseline_good_query")
+                           if sli.get(key) is not None]
+    other = "good" if kind == "bad" else "bad"
+    if not _has(sli, "total_query"):
+        problems.append(f"option {kind}_query needs total_query, the count of all the events that the {kind}"
+                        " events are part of")
+    if sli.get("baseline_query") is not None:
+        problems.append(f"option baseline_query is for indicators defined by query; compare a ratio indicator"
+                        f" with baseline_{kind}_query and baseline_total_query")
+    if sli.get(f"baseline_{other}_query") is not None:
+        problems.append(f"option baseline_{other}_query does not match {kind}_query: use baseline_{kind}_query")
+    pair = (f"baseline_{kind}_query", "baseline_total_query")
+    if _has(sli, pair[0]) != _has(sli, pair[1]):
+        problems.append(f"options {pair[0]} and {pair[1]} go together")
+    return problems
+
+
+def _min_events_problems(sli: Mapping[str, Any]) -> list[str]:
+    minimum = sli.get("min_events")
+    if minimum is None:
+        return []
+    if ratio_kind(sli) is None and (sli.get("judge") or "threshold") != "sequential":
+        return ["option min_events only applies to ratio indicators (bad_query or good_query with total_query)"
+                " and to judge 'sequential'"]
+    if not (math.isfinite(minimum) and minimum >= 0):
+        return [f"option min_events must be a finite number, 0 or more, got {minimum}"]
+    return []
+
+
 def _common_problems(sli: Mapping[str, Any]) -> list[str]:
     problems = []
     if not str(sli.get("name") or "").strip():
         problems.append("option name must not be empty")
-    if not str(sli.get("query") or "").strip():
-        problems.append("option query must not be empty")
+    problems += _measure_problems(sli) + _min_events_problems(sli)
     weight = sli.get("weight", 1.0)
     if not (math.isfinite(weight) and weight >= 0):
         problems.append(f"option weight must be a finite number, 0 or more, got {weight}")
@@ -310,6 +409,8 @@ def evaluation_time(at: Any, now: float) -> float:
 class IndicatorConfigError(Exception):
     """A problem that retrying cannot fix (malformed PromQL, several series, auth): fail the task."""
 
+    option = "slis"
+
 
 @dataclass(frozen=True)
 class Indicator:
@@ -335,6 +436,20 @@ class Indicator:
     def step_text(self) -> str:
         return self.params.get("step") or DEFAULT_STEP
 
+    @property
+    def kind(self) -> str | None:
+        """``"bad"``/``"good"`` for a ratio indicator, ``None`` for one defined by ``query``."""
+        return ratio_kind(self.params)
+
+    @property
+    def counts(self) -> tuple[str, str, str, str]:
+        """Options of canary numerator, canary total, baseline numerator, baseline total (see count_options)."""
+        return count_options(self.params)
+
+    @property
+    def has_baseline(self) -> bool:
+        return _has_baseline(self.params)
+
 
 @dataclass
 class Outcome:
@@ -353,6 +468,8 @@ class Outcome:
     sent: dict[str, str] = field(default_factory=dict)
     #: The window that replaced ``$__range`` (sequential judge with ``since``).
     window: str | None = None
+    #: Ratio indicators and the sequential judge: the counts used, by option name (V(null) when not evaluated).
+    events: dict[str, float | None] | None = None
 
 
 def _json_number(value: Any) -> Any:
@@ -409,7 +526,96 @@ def _instant(client: PrometheusClient, indicator: Indicator, option: str, at: fl
     return value, (0 if value is None else 1), result.warnings
 
 
+@dataclass
+class RatioSide:
+    """One side (canary or baseline) of a ratio indicator: numerator / total, or why there is no data."""
+
+    value: float | None
+    missing: str | None
+    events: dict[str, float | None]
+    warnings: list[str] = field(default_factory=list)
+
+
+def _events_floor(indicator: Indicator, total_option: str, total: float | None) -> str | None:
+    """Why ``total`` is not enough evidence (no data), or ``None``."""
+    if total is None:
+        return f"no data: {total_option} returned nothing or NaN (no events)"
+    if total <= 0:
+        return f"no data: {total_option} is {total:g} (no events)"
+    minimum = indicator.min_events
+    if minimum is not None and total < minimum:
+        return f"no data: {total_option} counted {total:g} events, fewer than min_events {minimum:g}"
+    return None
+
+
+def _part_of_total(indicator: Indicator, option: str, part: float | None, total_option: str, total: float) -> float:
+    """The numerator, 0 when its query returned nothing (the series does not exist until the first event).
+
+    Within :func:`_slack` a numerator above its total (``increase()`` extrapolation) is clamped; beyond that the
+    two queries do not count the same events, which is a configuration error.
+    """
+    if part is None:
+        return 0.0
+    if part > total + _slack(total):
+        raise IndicatorConfigError(
+            f"{indicator.label}: option {option} counts {part:g}, more than {total_option} ({total:g}):"
+            f" {option} must count the {option.split('_')[-2]} events among those counted by {total_option}")
+    return min(max(part, 0.0), total)
+
+
+def ratio_side(indicator: Indicator, part_option: str, total_option: str, part: float | None,
+               total: float | None) -> RatioSide:
+    """Pure: the ratio of one side from the two counts, with the rules of a ratio indicator."""
+    events: dict[str, float | None] = {part_option: part, total_option: total}
+    missing = _events_floor(indicator, total_option, total)
+    if missing is not None:
+        return RatioSide(None, missing, events)
+    assert total is not None  # for mypy: _events_floor checked it
+    part = _part_of_total(indicator, part_option, part, total_option, total)
+    events[part_option] = part
+    return RatioSide(part / total, None, events)
+
+
+def _ratio_instant(client: PrometheusClient, indicator: Indicator, at: float, baseline: bool) -> RatioSide:
+    part_option, total_option = indicator.counts[2:] if baseline else indicator.counts[:2]
+    total, _count, warnings = _instant(client, indicator, total_option, at)
+    part, _count, more = _instant(client, indicator, part_option, at)
+    side = ratio_side(indicator, part_option, total_option, part, total)
+    side.warnings = warnings + more
+    return side
+
+
+def _events_text(indicator: Indicator, events: Mapping[str, float | None], baseline: bool = False) -> str:
+    part_option, total_option = indicator.counts[2:] if baseline else indicator.counts[:2]
+    part, total = events.get(part_option), events.get(total_option)
+    if part is None or total is None:
+        return ""
+    return f"{part:g} {indicator.kind} of {total:g} events"
+
+
+def judge_threshold_ratio(client: PrometheusClient, indicator: Indicator, at: float) -> Outcome:
+    canary = _ratio_instant(client, indicator, at, baseline=False)
+    base = _ratio_instant(client, indicator, at, baseline=True) if indicator.has_baseline else None
+    baseline = base.value if base else None
+    verdict, reason = threshold_verdict(canary.value, indicator.min, indicator.max, baseline, indicator.max_increase,
+                                        indicator.max_ratio)
+    events = {**canary.events, **(base.events if base else {})}
+    if canary.missing:
+        reason = canary.missing
+    elif verdict == NODATA and base and base.missing:
+        reason = f"{reason}: baseline {base.missing}"
+    else:
+        details = [_events_text(indicator, events)] + ([_events_text(indicator, events, True)] if base else [])
+        reason = f"{reason} ({' vs baseline '.join(part for part in details if part)})"
+    return Outcome(verdict, reason, canary.value, baseline, _ratio_or_none(canary.value, baseline),
+                   {"query": int(canary.value is not None),
+                    "baseline_query": None if base is None else int(baseline is not None)},
+                   warnings=canary.warnings + (base.warnings if base else []), events=events)
+
+
 def judge_threshold(client: PrometheusClient, indicator: Indicator, at: float) -> Outcome:
+    if indicator.kind:
+        return judge_threshold_ratio(client, indicator, at)
     value, count, warnings = _instant(client, indicator, "query", at)
     baseline, baseline_count = None, None
     if indicator.baseline_query:
@@ -430,26 +636,72 @@ def _range_values(client: PrometheusClient, indicator: Indicator, option: str, a
     return values, result.warnings
 
 
+def _range_points(client: PrometheusClient, indicator: Indicator, option: str, at: float
+                  ) -> tuple[dict[float, float], list[str]]:
+    range_s, step_s = parse_duration(indicator.range_text), parse_duration(indicator.step_text)
+    result = _run_query(indicator, option, lambda query: client.query_range(query, at - range_s, at, step_s))
+    series = _one_series(indicator, option, result)
+    points = {} if series is None else {round(stamp, 3): value for stamp, value in series.points}
+    return points, result.warnings
+
+
+def ratio_samples(indicator: Indicator, parts: Mapping[float, float], totals: Mapping[float, float]
+                  ) -> tuple[list[float], int]:
+    """Pure: one ratio per step with events in the total (a missing numerator point is 0), in time order, and the
+    number of steps dropped for fewer than ``min_events`` events."""
+    values, dropped = [], 0
+    for stamp in sorted(totals):
+        total = totals[stamp]
+        if math.isnan(total) or total <= 0:
+            continue
+        if indicator.min_events is not None and total < indicator.min_events:
+            dropped += 1
+            continue
+        part = parts.get(stamp, 0.0)
+        part = 0.0 if math.isnan(part) else min(max(part, 0.0), total)
+        values.append(part / total)
+    return values, dropped
+
+
+def _ratio_range_values(client: PrometheusClient, indicator: Indicator, at: float, baseline: bool
+                        ) -> tuple[list[float], int, list[str]]:
+    part_option, total_option = indicator.counts[2:] if baseline else indicator.counts[:2]
+    totals, warnings = _range_points(client, indicator, total_option, at)
+    parts, more = _range_points(client, indicator, part_option, at)
+    values, dropped = ratio_samples(indicator, parts, totals)
+    return values, dropped, warnings + more
+
+
 def _mean(values: list[float]) -> float | None:
     return math.fsum(values) / len(values) if values else None
 
 
-def _too_few(indicator: Indicator, canary: list[float], baseline: list[float]) -> str | None:
+def _too_few(indicator: Indicator, canary: list[float], baseline: list[float], dropped: int = 0) -> str | None:
     minimum = indicator.min_samples
-    short = [f"{what} has {len(values)}" for what, values in (("query", canary), ("baseline_query", baseline))
+    names = ("query", "baseline_query") if indicator.kind is None else (indicator.counts[0], indicator.counts[2])
+    short = [f"{what} has {len(values)}" for what, values in zip(names, (canary, baseline))  # noqa: B905
              if len(values) < minimum]
     if not short:
         return None
-    return f"no data: too few samples over the last {indicator.range_text} ({', '.join(short)}; min_samples {minimum})"
+    floor = (f"; {dropped} samples with fewer than min_events {indicator.min_events:g} events left out"
+             if dropped else "")
+    return (f"no data: too few samples over the last {indicator.range_text} ({', '.join(short)}; min_samples"
+            f" {minimum}{floor})")
 
 
 def judge_mann_whitney(client: PrometheusClient, indicator: Indicator, at: float) -> Outcome:
-    canary, warnings = _range_values(client, indicator, "query", at)
-    baseline, more = _range_values(client, indicator, "baseline_query", at)
+    dropped = 0
+    if indicator.kind:
+        canary, dropped_canary, warnings = _ratio_range_values(client, indicator, at, baseline=False)
+        baseline, dropped_baseline, more = _ratio_range_values(client, indicator, at, baseline=True)
+        dropped = dropped_canary + dropped_baseline
+    else:
+        canary, warnings = _range_values(client, indicator, "query", at)
+        baseline, more = _range_values(client, indicator, "baseline_query", at)
     value, baseline_value = _mean(canary), _mean(baseline)
     outcome = Outcome(NODATA, "", value, baseline_value, _ratio_or_none(value, baseline_value),
                       {"query": len(canary), "baseline_query": len(baseline)}, warnings=warnings + more)
-    too_few = _too_few(indicator, canary, baseline)
+    too_few = _too_few(indicator, canary, baseline, dropped)
     if too_few:
         outcome.reason = too_few
         return outcome
@@ -489,7 +741,8 @@ def _slack(value: float) -> float:
     return max(COUNT_SLACK_ABSOLUTE, COUNT_SLACK_RELATIVE * abs(value))
 
 
-def _consistent_look(indicator: Indicator, counts: list[float], previous: list[float] | None) -> list[float]:
+def _consistent_look(indicator: Indicator, counts: list[float], previous: list[float] | None,
+                     options: tuple[str, ...] = SEQUENTIAL_QUERIES) -> list[float]:
     """The look's counts made consistent with the previous look and with each other.
 
     ``increase()`` extrapolates to the window's ends, so a count that did not move can come back slightly smaller
@@ -499,7 +752,7 @@ def _consistent_look(indicator: Indicator, counts: list[float], previous: list[f
     look: list[float] = []
     for side in (0, 2):
         bad, total = counts[side], counts[side + 1]
-        bad_option, total_option = SEQUENTIAL_QUERIES[side], SEQUENTIAL_QUERIES[side + 1]
+        bad_option, total_option = options[side], options[side + 1]
         if previous is not None:
             for option, value, before in ((bad_option, bad, previous[side]),
                                           (total_option, total, previous[side + 1])):
@@ -529,24 +782,61 @@ def _sequential_reason(result: SequentialResult, alpha: float) -> str:
             f" the rollout may continue and a later look can still fail it: {details}")
 
 
+def _ratio_counts(indicator: Indicator, counts: list[float | None]) -> tuple[list[float] | None, str | None]:
+    """Bad-event counts of a ratio indicator's sequential look (a missing numerator is 0; good -> total - good),
+    or the reason there is no data (a side without events, or fewer than ``min_events``)."""
+    look: list[float] = []
+    for side in (0, 2):
+        part_option, total_option = indicator.counts[side], indicator.counts[side + 1]
+        total = counts[side + 1]
+        missing = _events_floor(indicator, total_option, total)
+        if missing is not None:
+            return None, missing
+        assert total is not None
+        part = _part_of_total(indicator, part_option, counts[side], total_option, total)
+        look += [total - part if indicator.kind == "good" else part, total]
+    return look, None
+
+
+def _sequential_counts(indicator: Indicator, counts: list[float | None]) -> tuple[list[float] | None, str | None]:
+    if indicator.kind:
+        return _ratio_counts(indicator, counts)
+    missing = [option for option, value in zip(SEQUENTIAL_QUERIES, counts) if value is None]  # noqa: B905
+    if missing:
+        return None, f"no data: {', '.join(missing)} returned nothing or NaN"
+    minimum = indicator.min_events
+    for total_option, total in (("total_query", counts[1]), ("baseline_total_query", counts[3])):
+        if minimum is not None and total is not None and total < minimum:
+            return None, f"no data: {total_option} counted {total:g} events, fewer than min_events {minimum:g}"
+    return [float(count) for count in counts if count is not None], None
+
+
 def judge_sequential(client: PrometheusClient, indicator: Indicator, at: float) -> Outcome:
     window = sequential_window(indicator, at)
+    options = indicator.counts
     sent = {option: indicator.params[option] if window is None else
-            indicator.params[option].replace(RANGE_PLACEHOLDER, window) for option in SEQUENTIAL_QUERIES}
-    counts, warnings = [], []
-    for option in SEQUENTIAL_QUERIES:
+            indicator.params[option].replace(RANGE_PLACEHOLDER, window) for option in options}
+    counts: list[float | None] = []
+    warnings: list[str] = []
+    for option in options:
         value, _count, more = _instant(client, indicator, option, at, sent[option])
         counts.append(value)
         warnings += more
     history = [[float(count) for count in look] for look in indicator.history or []]
     outcome = Outcome(NODATA, "", samples={"query": int(counts[0] is not None),
                                            "baseline_query": int(counts[2] is not None)},
-                      warnings=warnings, sent=sent, window=window, stats={"looks": history, "decision": NODATA})
-    missing = [option for option, value in zip(SEQUENTIAL_QUERIES, counts) if value is None]  # noqa: B905
-    if missing:
-        outcome.reason = f"no data: {', '.join(missing)} returned nothing or NaN"
+                      warnings=warnings, sent=sent, window=window, stats={"looks": history, "decision": NODATA},
+                      events=dict(zip(options, counts)))  # noqa: B905
+    checked, missing = _sequential_counts(indicator, counts)
+    if checked is None:
+        outcome.reason = missing or "no data"
         return outcome
-    look = _consistent_look(indicator, counts, history[-1] if history else None)
+    shown = checked if indicator.kind != "good" else \
+        [checked[1] - checked[0], checked[1], checked[3] - checked[2], checked[3]]  # good events, as queried
+    outcome.events = dict(zip(options, shown))  # noqa: B905
+    look = _consistent_look(indicator, checked, history[-1] if history else None,
+                            ("bad events of " + options[0], options[1], "bad events of " + options[2], options[3])
+                            if indicator.kind == "good" else options)
     max_ratio = 1.0 if indicator.max_ratio is None else indicator.max_ratio
     try:
         result = sequential_rate_test(*look, alpha=indicator.alpha, max_ratio=max_ratio, history=history,
@@ -595,7 +885,7 @@ def indicator_result(indicator: Indicator, outcome: Outcome) -> dict[str, Any]:
         stats[key] = _json_number(stats[key])
     if sequential and stats["looks"] is None:  # a Prometheus error: keep the history for the next look
         stats["looks"] = [list(look) for look in indicator.history or []]
-    queries = {option: outcome.sent.get(option, indicator.params.get(option)) for option in SEQUENTIAL_QUERIES}
+    queries = {option: outcome.sent.get(option, indicator.params.get(option)) for option in QUERY_OPTIONS}
     return {
         "name": indicator.name, "verdict": verdict, "reason": outcome.reason, "no_data": no_data,
         "error": outcome.error, "judge": indicator.judge, "critical": indicator.critical,
@@ -604,6 +894,9 @@ def indicator_result(indicator: Indicator, outcome: Outcome) -> dict[str, Any]:
         "baseline_value": _json_number(outcome.baseline_value), "ratio": _json_number(outcome.ratio),
         "bounds": {key: _json_number(indicator.params.get(key)) for key in BOUND_OPTIONS},
         "samples": dict(outcome.samples), **stats,
+        "events": None if outcome.events is None else {key: _json_number(value)
+                                                        for key, value in outcome.events.items()},
+        "min_events": _json_number(indicator.min_events),
         "range": indicator.range_text if mann_whitney else outcome.window,
         "step": indicator.step_text if mann_whitney else None,
         "warnings": list(outcome.warnings),
@@ -635,58 +928,93 @@ def summarize(results: list[dict[str, Any]], pass_score: float, marginal_score: 
     return verdict, score, reason
 
 
+def _bounds_text(result: Mapping[str, Any]) -> str:
+    bounds = [f"{key} {value:g}" if isinstance(value, float) else f"{key} {value}"
+              for key, value in result["bounds"].items() if value is not None]
+    if result.get("min_events") is not None:
+        bounds.append(f"min_events {result['min_events']:g}")
+    return ", ".join(bounds)
+
+
+def indicator_summary(result: Mapping[str, Any]) -> str:
+    """``name (verdict): reason``; an indicator without a value also names its bounds (the reason cannot)."""
+    text = f"{result['name']} ({result['verdict']}): {result['reason']}"
+    bounds = _bounds_text(result)
+    if result["value"] is None and bounds:
+        text += f" [bounds: {bounds}]"
+    return text
+
+
 def failure_message(verdict_reason: str, results: list[dict[str, Any]]) -> str:
     """The task's failure message: the overall reason, then each failing (else each non-passing) indicator."""
     failing = [result for result in results if result["verdict"] == FAIL] or \
         [result for result in results if result["verdict"] != PASS]
-    details = "; ".join(f"{result['name']} ({result['verdict']}): {result['reason']}" for result in failing)
+    details = "; ".join(indicator_summary(result) for result in failing)
     return f"SLO check failed: {verdict_reason}. " + (f"Indicators: {details}" if details else "")
+
+
+def verdict_message(verdict: str, verdict_reason: str, results: list[dict[str, Any]]) -> str:
+    """``msg`` for every verdict: why, then the indicators that decided it (all of them unless it failed)."""
+    if verdict == FAIL:
+        return failure_message(verdict_reason, results)
+    word = {PASS: "passed"}.get(verdict, verdict)
+    details = "; ".join(indicator_summary(result) for result in results)
+    return f"SLO check {word}: {verdict_reason}. " + (f"Indicators: {details}" if details else "")
 
 
 def run_check(client: PrometheusClient, indicators: list[Indicator], at: float, pass_score: float,
               marginal_score: float) -> dict[str, Any]:
-    """Evaluate every indicator at ``at`` and fold the verdicts. Raises :class:`IndicatorConfigError`."""
+    """Evaluate every indicator at ``at`` and fold the verdicts. Raises :class:`IndicatorConfigError`.
+
+    ``reason`` is the fold's reason followed by every indicator with its value (or why it has none) and bounds;
+    ``msg`` says the same for every verdict (Ansible's ``until`` loops and failures show ``msg``).
+    """
     results = [indicator_result(indicator, judge(client, indicator, at)) for indicator in indicators]
-    verdict, score, reason = summarize(results, pass_score, marginal_score)
-    return {"changed": False, "verdict": verdict, "score": round(score, 4), "reason": reason,
+    verdict, score, fold_reason = summarize(results, pass_score, marginal_score)
+    details = "; ".join(indicator_summary(result) for result in results)
+    return {"changed": False, "verdict": verdict, "score": round(score, 4),
+            "reason": f"{fold_reason}. Indicators: {details}" if details else fold_reason,
+            "msg": verdict_message(verdict, fold_reason, results),
             "evaluated_at": format_time(at), "results": results}
 
 
 # --------------------------------------------------------------------------------------------------
 # What every module that judges indicators does with its options (slo_check, qos_guard)
 # --------------------------------------------------------------------------------------------------
-class SliModule(AnsibleModule):
-    """AnsibleModule whose argument errors inside ``slis`` say which indicator is wrong.
+class SliModule(ContractModule):
+    """ContractModule whose argument errors inside ``slis`` say which indicator is wrong (``option`` ``slis``).
 
     AnsibleModule validates ``slis`` against :data:`SLI_OPTIONS` itself, but its messages end in "found in 'slis'"
     without saying which element. When construction fails on ``slis`` we validate each element again, with the same
     Ansible validator, and report the messages prefixed with ``slis[i] ('name')``.
     """
 
-    arguments_checked = False
-
-    def fail_json(self, msg: str, **kwargs: Any) -> None:  # type: ignore[override]
-        if not self.arguments_checked and "slis" in str(msg):
+    def validation_failure(self, msg: str) -> tuple[str, str | None]:
+        if "slis" in str(msg):
             detailed = sli_type_errors(self.params.get("slis"))
             if detailed:
-                msg = "; ".join(detailed)
-        super().fail_json(msg=msg, **kwargs)
+                return "; ".join(detailed), "slis"
+        return super().validation_failure(msg)
 
 
-def indicators_from_params(module: AnsibleModule) -> list[Indicator]:
-    """Validate ``slis`` and the scores (failing the task with every problem) and check scipy where needed."""
-    params = module.params
-    problems = validate_slis(params["slis"]) + validate_scores(params["pass_score"], params["marginal_score"])
-    if problems:
-        module.fail_json(msg="; ".join(problems))
+def load_indicators(params: Mapping[str, Any]) -> list[Indicator]:
+    """The validated indicators of ``params`` (``slis``, ``pass_score``, ``marginal_score``).
+
+    Raises :class:`ModuleFailure` with every problem (``option`` ``slis``, or the score option at fault), and
+    ``missing_required_lib`` when a mann_whitney indicator needs scipy and it is not usable.
+    """
+    sli_problems_found = validate_slis(params["slis"])
+    score_problems = validate_scores(params["pass_score"], params["marginal_score"])
+    if sli_problems_found or score_problems:
+        option = "slis" if sli_problems_found else score_problems[0].split()[1]
+        raise ModuleFailure("; ".join(sli_problems_found + score_problems), option=option)
     indicators = [Indicator(index, sli) for index, sli in enumerate(params["slis"])]
-    check_scipy(module, indicators)
+    require_scipy(indicators)
     return indicators
 
 
-def check_scipy(module: AnsibleModule, indicators: list[Indicator]) -> None:
-    """missing_required_lib, only when a mann_whitney indicator needs scipy and it is not installed."""
+def require_scipy(indicators: list[Indicator]) -> None:
+    """``_deps.require(SCIPY)``, only when a mann_whitney indicator needs it."""
     users = [indicator.name for indicator in indicators if indicator.judge == "mann_whitney"]
-    if users and not HAS_SCIPY:
-        module.fail_json(msg=missing_required_lib("scipy", reason=f"for judge mann_whitney ({', '.join(users)})"),
-                         exception=SCIPY_IMPORT_ERROR)
+    if users:
+        require(SCIPY, reason=f"for judge mann_whitney ({', '.join(users)})", option="slis")

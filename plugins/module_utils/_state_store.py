@@ -47,7 +47,10 @@ from ansible_collections.progressive.delivery.plugins.module_utils._files import
     unlink_quietly,
     write_temp,
 )
-from ansible_collections.progressive.delivery.plugins.module_utils._prometheus import format_time
+from ansible_collections.progressive.delivery.plugins.module_utils._time import (  # noqa: F401 (re-exported)
+    format_remaining,
+    format_time,
+)
 
 FORMAT = "progressive.delivery/state"
 VERSION = 1
@@ -61,7 +64,14 @@ MUTEX_TIMEOUT = 30.0
 
 
 class StateStoreError(Exception):
-    """The store cannot be used (permissions, unsupported filesystem, ...). ``str(error)`` says what to do."""
+    """The store cannot be used (permissions, unsupported filesystem, ...). ``str(error)`` says what to do.
+
+    ``option`` names the option at fault (``store_dir``) when the directory itself is the problem.
+    """
+
+    def __init__(self, message: str, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 class CorruptStateError(StateStoreError):
@@ -160,18 +170,6 @@ def default_owner(environ: Mapping[str, str] | None = None, user: str | None = N
     return owner + (f" ({', '.join(jobs)})" if jobs else "")
 
 
-def format_remaining(seconds: float) -> str:
-    """``1h02m03s``, ``4m05s``, ``7s`` (whole seconds, rounded up; ``0s`` for nothing left)."""
-    total = max(0, int(-(-seconds // 1)))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m{secs:02d}s"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
-
-
 def now_text(now: float) -> str:
     """RFC 3339 (UTC, milliseconds) of a unix time; the format every time in a record uses."""
     return format_time(now)
@@ -204,7 +202,7 @@ class StateStore:
             os.makedirs(self.directory, mode=0o755, exist_ok=True)
         except OSError as exc:
             raise StateStoreError(f"cannot create the state directory {self.directory} (option store_dir):"
-                                  f" {exc.strerror or exc}") from None
+                                  f" {exc.strerror or exc}", option="store_dir") from None
 
     # reading ---------------------------------------------------------------------------------------
     def read(self, name: str) -> dict[str, Any] | None:
@@ -278,7 +276,8 @@ class StateStore:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise StateStoreError(f"cannot open {path} (option store_dir): {exc.strerror or exc}") from None
+            raise StateStoreError(f"cannot open {path} (option store_dir): {exc.strerror or exc}",
+                                  option="store_dir") from None
         try:
             self._flock(fd, path, timeout, sleep)
             yield
@@ -301,4 +300,4 @@ class StateStore:
                                   " keeps it locked") from None
         except OSError as exc:
             raise StateStoreError(f"cannot lock {path}: {exc.strerror or exc} (the filesystem of store_dir must"
-                                  " support flock)") from None
+                                  " support flock)", option="store_dir") from None

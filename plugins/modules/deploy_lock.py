@@ -122,13 +122,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-lock:
+before:
   description:
-    - The lock record after the task; V(null) when the lock is not held (after O(state=released)).
-    - In check mode, the record the task would have written.
+    - The lock record in the store before the task, V(null) when there was none. After a takeover or a forced
+      release, the lock that was taken or removed. Same shape as RV(after).
+    - Also returned when the task fails (for example the lock another owner holds).
   returned: always
   type: dict
-  contains:
+  contains: &lock_record
     name:
       description: O(name).
       type: str
@@ -161,13 +162,28 @@ lock:
       description: The host name of the machine that ran the acquiring task.
       type: str
       sample: laptop
-previous:
+after:
   description:
-    - The record that was in the store before the task (V(null) when there was none). After a takeover or a forced
-      release, the owner it was taken from.
+    - The lock record after the task (in check mode, the record the task would have written); V(null) when the lock
+      is not held (after O(state=released)).
+    - When the task fails, the record left in the store (unchanged).
   returned: always
   type: dict
-  sample: {owner: deployer@laptop, expires_at: "2026-11-21T11:00:00.000Z"}
+  contains: *lock_record
+diff:
+  description: RV(before) and RV(after) (V({}) for none), headed by RV(state_file). Only in diff mode.
+  returned: when diff mode is on
+  type: dict
+lock:
+  description:
+    - Deprecated, use RV(after); will be removed in 2.0.0. The same value as RV(after).
+  returned: always
+  type: dict
+previous:
+  description:
+    - Deprecated, use RV(before); will be removed in 2.0.0. The same value as RV(before).
+  returned: always
+  type: dict
 taken_over:
   description: Whether the task took over another owner's lock (stale, or with O(force=true)).
   returned: always
@@ -188,37 +204,41 @@ state_file:
   returned: always
   type: str
   sample: /srv/deploy-state/lock/prod-kr%2Fapp.json
+msg:
+  description: On failure, what went wrong.
+  returned: failure
+  type: str
+option:
+  description:
+    - On failure, the option at fault, when there is one (for example V(ttl), V(name), V(owner) when releasing
+      someone else's lock, V(store_dir)).
+  returned: failure, when an option is at fault
+  type: str
+  sample: ttl
 """
 
-import socket  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.progressive.delivery.plugins.module_utils._backoff import (  # noqa: E402
-    BackoffPolicy,
-    RetriesExhausted,
-    call_with_retries,
+from ansible_collections.progressive.delivery.plugins.module_utils._lock import (  # noqa: E402
+    DeployLock,
+    LockFailure,
+    LockOutcome,
 )
-from ansible_collections.progressive.delivery.plugins.module_utils._prometheus import (  # noqa: E402
-    option_duration,
-    parse_time,
+from ansible_collections.progressive.delivery.plugins.module_utils._result import (  # noqa: E402
+    ContractModule,
+    ModuleFailure,
+    run_module,
+    state_result,
 )
 from ansible_collections.progressive.delivery.plugins.module_utils._state_store import (  # noqa: E402
     DEFAULT_STORE_DIR,
-    CorruptStateError,
     StateStore,
     StateStoreError,
     default_owner,
-    format_remaining,
-    now_text,
     validate_name,
 )
-
-#: Polling of a busy lock: first look after up to 0.25 s, then doubling, at most 2 s apart.
-WAIT_BASE_DELAY = 0.25
-WAIT_MAX_DELAY = 2.0
+from ansible_collections.progressive.delivery.plugins.module_utils._time import option_duration  # noqa: E402
 
 
 def argument_spec() -> dict[str, dict[str, Any]]:
@@ -233,157 +253,49 @@ def argument_spec() -> dict[str, dict[str, Any]]:
     }
 
 
-class LockBusy(Exception):
-    """Another owner holds a lock that has not expired."""
-
-    def __init__(self, name: str, record: dict[str, Any], now: float) -> None:
-        self.record = record
-        remaining = format_remaining(expires_at(record) - now)
-        super().__init__(f"deploy lock {name!r} is held by {record.get('owner')!r} since {record.get('acquired_at')}"
-                         f" (expires at {record.get('expires_at')}, in {remaining})")
-
-
-# --------------------------------------------------------------------------------------------------
-# Pure logic
-# --------------------------------------------------------------------------------------------------
-def expires_at(record: dict[str, Any]) -> float:
-    """Unix time the lock expires; a record whose expiry cannot be read counts as expired long ago."""
+def _option(option: str, parse: Any, *args: Any) -> Any:
+    """``parse(*args)``; its ``ValueError`` becomes a :class:`ModuleFailure` naming ``option``."""
     try:
-        return parse_time(record["expires_at"])
-    except (KeyError, ValueError, TypeError):
-        return 0.0
+        return parse(*args)
+    except ValueError as exc:
+        raise ModuleFailure(str(exc), option=option) from None
 
 
-def new_record(name: str, owner: str, ttl: float, now: float, host: str) -> dict[str, Any]:
-    return {"name": name, "id": uuid.uuid4().hex, "owner": owner, "acquired_at": now_text(now),
-            "refreshed_at": now_text(now), "expires_at": now_text(now + ttl), "ttl": ttl, "host": host}
+def deprecated_aliases(result: dict[str, Any]) -> dict[str, Any]:
+    """The keys of 0.x (``lock``, ``previous``), kept until 2.0.0."""
+    return {"lock": result.get("after"), "previous": result.get("before")}
 
 
-def refreshed_record(record: dict[str, Any], ttl: float, now: float) -> dict[str, Any]:
-    return {**record, "refreshed_at": now_text(now), "expires_at": now_text(now + ttl), "ttl": ttl}
+def shape(module: AnsibleModule, outcome: LockOutcome) -> dict[str, Any]:
+    fields = outcome.as_dict()
+    changed, before, after = fields.pop("changed"), fields.pop("before"), fields.pop("after")
+    result = state_result(module, changed, before, after, header=outcome.state_file, **fields)
+    return {**result, **deprecated_aliases(result)}
 
 
-# --------------------------------------------------------------------------------------------------
-# Module
-# --------------------------------------------------------------------------------------------------
-class DeployLock:
-    """Acquire and release one lock; warnings go straight to the module."""
-
-    def __init__(self, module: AnsibleModule, store: StateStore, name: str, owner: str, ttl: float) -> None:
-        self.module = module
-        self.store = store
-        self.name = name
-        self.owner = owner
-        self.ttl = ttl
-        self.check_mode = module.check_mode
-
-    def _result(self, changed: bool, before: dict[str, Any] | None, after: dict[str, Any] | None,
-                **extra: Any) -> dict[str, Any]:
-        result = {"changed": changed, "lock": after, "previous": before, "taken_over": False, "refreshed": False,
-                  "waited": 0.0, "state_file": self.store.path(self.name), **extra}
-        if self.module._diff:  # pylint: disable=protected-access
-            result["diff"] = {"before": before or {}, "after": after or {},
-                              "before_header": result["state_file"], "after_header": result["state_file"]}
-        return result
-
-    def try_acquire(self, force: bool) -> dict[str, Any]:
-        """One attempt under the record's mutex; raises :class:`LockBusy`."""
-        host = socket.gethostname()
-        with self.store.mutex(self.name):
-            now = time.time()
-            current = self.store.read(self.name)
-            if current is None:
-                record = new_record(self.name, self.owner, self.ttl, now, host)
-                if not self.check_mode and not self.store.create(self.name, record):
-                    raise LockBusy(self.name, self.store.read(self.name) or {}, now)  # only without flock support
-                return self._result(True, None, record)
-            if current.get("owner") == self.owner:
-                record = refreshed_record(current, self.ttl, now)
-                if not self.check_mode:
-                    self.store.write(self.name, record)
-                return self._result(False, current, record, refreshed=True)
-            expired = expires_at(current) <= now
-            if not expired and not force:
-                raise LockBusy(self.name, current, now)
-            record = new_record(self.name, self.owner, self.ttl, now, host)
-            if not self.check_mode:
-                self.store.write(self.name, record)
-            why = (f"stale since {current.get('expires_at')} ({format_remaining(now - expires_at(current))} ago)"
-                   if expired else f"valid until {current.get('expires_at')}, taken with force=true")
-            self.module.warn(f"deploy lock {self.name!r}: took over the lock of {current.get('owner')!r}"
-                             f" (acquired at {current.get('acquired_at')}, {why})")
-            return self._result(True, current, record, taken_over=True)
-
-    def acquire(self, wait: float, force: bool) -> dict[str, Any]:
-        start = time.monotonic()
-        if wait <= 0 or self.check_mode:
-            result = self.try_acquire(force)
+def run(module: AnsibleModule) -> dict[str, Any]:
+    params = module.params
+    name = _option("name", validate_name, params["name"])
+    ttl = _option("ttl", option_duration, "ttl", params["ttl"])
+    wait = _option("wait", option_duration, "wait", params["wait"], True)
+    store = _option("store_dir", StateStore, params["store_dir"], "lock")
+    lock = DeployLock(store, name, params["owner"] or default_owner(), ttl, module.check_mode, module.warn)
+    try:
+        if params["state"] == "acquired":
+            outcome = lock.acquire(wait, params["force"])
         else:
-            policy = BackoffPolicy(retries=1000000, base_delay=WAIT_BASE_DELAY, max_delay=WAIT_MAX_DELAY,
-                                   deadline=wait)
-            try:
-                result = call_with_retries(lambda: self.try_acquire(force), policy,
-                                           lambda exc: isinstance(exc, LockBusy))
-            except RetriesExhausted as exhausted:
-                busy: LockBusy = exhausted.last_error  # type: ignore[assignment]
-                raise LockBusy(self.name, busy.record, time.time()) from None
-        result["waited"] = round(time.monotonic() - start, 3)
-        return result
-
-    def release(self, force: bool) -> dict[str, Any]:
-        with self.store.mutex(self.name):
-            try:
-                current = self.store.read(self.name)
-            except CorruptStateError as exc:
-                if not force:
-                    raise StateStoreError(f"{exc} (or release with force=true)") from None
-                if not self.check_mode:
-                    self.store.remove(self.name)
-                self.module.warn(f"deploy lock {self.name!r}: removed the corrupt lock file {exc.path}"
-                                 f" ({exc.problem})")
-                return self._result(True, None, None)
-            if current is None:
-                return self._result(False, None, None)
-            other = current.get("owner") != self.owner
-            if other and not force:
-                self.module.fail_json(
-                    msg=f"deploy lock {self.name!r} is held by {current.get('owner')!r}, not by {self.owner!r}"
-                        f" (acquired at {current.get('acquired_at')}, expires at {current.get('expires_at')});"
-                        " only its owner can release it, or use force=true",
-                    **self._result(False, current, current))
-            if not self.check_mode:
-                self.store.remove(self.name)
-            if other:
-                self.module.warn(f"deploy lock {self.name!r}: force-released the lock of"
-                                 f" {current.get('owner')!r} (acquired at {current.get('acquired_at')})")
-            return self._result(True, current, None, taken_over=other)
+            outcome = lock.release(params["force"])
+    except LockFailure as failure:
+        failure.result.update(deprecated_aliases(failure.result))
+        raise
+    except StateStoreError as exc:
+        raise ModuleFailure(str(exc), option=exc.option, state_file=lock.state_file) from None
+    return shape(module, outcome)
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
-    try:
-        name = validate_name(params["name"])
-        ttl = option_duration("ttl", params["ttl"])
-        wait = option_duration("wait", params["wait"], allow_zero=True)
-        store = StateStore(params["store_dir"], "lock")
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    owner = params["owner"] or default_owner()
-    lock = DeployLock(module, store, name, owner, ttl)
-    start = time.monotonic()
-    try:
-        acquire = params["state"] == "acquired"
-        result = lock.acquire(wait, params["force"]) if acquire else lock.release(params["force"])
-    except LockBusy as exc:
-        waited = round(time.monotonic() - start, 3)
-        hint = f"; gave up after waiting {waited:g}s (wait={params['wait']})" if wait and not module.check_mode \
-            else "; set wait to wait for it"
-        module.fail_json(msg=f"{exc}{hint}", lock=None, previous=exc.record, taken_over=False, refreshed=False,
-                         waited=waited, state_file=store.path(name))
-    except StateStoreError as exc:
-        module.fail_json(msg=str(exc), state_file=store.path(name))
-    module.exit_json(**result)
+    module = ContractModule(argument_spec=argument_spec(), supports_check_mode=True)
+    run_module(module, lambda: run(module))
 
 
 if __name__ == "__main__":

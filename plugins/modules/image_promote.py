@@ -20,7 +20,7 @@ description:
     (O(chunk_size)) with the digest verified on the way; a blob whose content does not match is never committed.
   - Manifest lists and OCI image indexes are copied with every child manifest and its blobs, children first.
   - Idempotent (a destination already at the digest is left alone). Check mode reports what would move without
-    writing anything; diff mode shows the digest of each destination before and after.
+    writing anything; diff mode shows the digest of each reference it moves, before and after.
 author: progressive.delivery maintainers (@progressive-delivery)
 attributes:
   check_mode:
@@ -157,9 +157,28 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+before:
+  description:
+    - The digest each destination (and each O(keep_previous) tag that follows a moving destination) pointed at
+      before the task, keyed by reference; V(null) where the tag did not exist. Same keys as RV(after).
+  returned: success
+  type: dict
+  sample: {"registry.example.com/shop/app:stable-kr": "sha256:0f1e...",
+           "registry.example.com/shop/app:previous-stable-kr": null}
+after:
+  description:
+    - The digest the same references point at after the task (in check mode, would point at).
+  returned: success
+  type: dict
+  sample: {"registry.example.com/shop/app:stable-kr": "sha256:6c3c...",
+           "registry.example.com/shop/app:previous-stable-kr": "sha256:0f1e..."}
+diff:
+  description: RV(before) and RV(after). Only in diff mode.
+  returned: when diff mode is on
+  type: dict
 digest:
   description: Digest of the promoted manifest (the same at the source and at every destination).
-  returned: success
+  returned: success, and on failure once the source was resolved
   type: str
   sample: sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b
 media_type:
@@ -168,7 +187,9 @@ media_type:
   type: str
   sample: application/vnd.oci.image.index.v1+json
 previous_digest:
-  description: Digest each destination pointed at before the task, V(null) where it did not exist.
+  description:
+    - Deprecated, use RV(before); will be removed in 2.0.0.
+    - Digest each destination pointed at before the task, V(null) where it did not exist.
   returned: success
   type: dict
   sample: {"registry.example.com/shop/app:stable-kr": "sha256:0f1e..."}
@@ -215,6 +236,20 @@ manifests_copied:
   returned: success
   type: int
   sample: 3
+msg:
+  description: On failure, what went wrong.
+  returned: failure
+  type: str
+option:
+  description:
+    - On failure, the option at fault when there is one, for example V(source) (not found), V(destination),
+      V(expected_digest) (the source has another digest), V(password), V(registry_auth) or V(docker_config)
+      (credentials rejected).
+    - When a registry fails after some references were moved, the failure also has RV(changed), RV(before) and
+      RV(after) of what was done.
+  returned: failure, when an option is at fault
+  type: str
+  sample: expected_digest
 """
 
 from typing import Any  # noqa: E402
@@ -223,10 +258,12 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.progressive.delivery.plugins.module_utils._backoff import BackoffPolicy  # noqa: E402
 from ansible_collections.progressive.delivery.plugins.module_utils._registry import (  # noqa: E402
     MAX_RETRY_DELAY,
+    Counters,
     Credentials,
     ImageReference,
-    Move,
     Promoter,
+    Promotion,
+    PromotionError,
     RegistryClient,
     RegistryError,
     credentials_for,
@@ -235,6 +272,12 @@ from ansible_collections.progressive.delivery.plugins.module_utils._registry imp
     registry_auth_secrets,
     registry_base_url,
     urls_transport,
+)
+from ansible_collections.progressive.delivery.plugins.module_utils._result import (  # noqa: E402
+    ContractModule,
+    ModuleFailure,
+    run_module,
+    state_result,
 )
 
 
@@ -259,7 +302,7 @@ def argument_spec() -> dict[str, dict[str, Any]]:
     }
 
 
-class ImagePromoteModule(AnsibleModule):
+class ImagePromoteModule(ContractModule):
     """Hides the passwords inside ``registry_auth`` (a free-form dict) from every output, logs included.
 
     ``no_log`` on the whole option would also mask the user names, which the error messages must name.
@@ -270,39 +313,51 @@ class ImagePromoteModule(AnsibleModule):
         self.no_log_values.update(registry_auth_secrets(self.params.get("registry_auth")))
 
 
-def parse_options(params: dict[str, Any]) -> tuple[ImageReference, list[ImageReference]]:
-    """Validate the references and numbers; ``ValueError`` names the option."""
+def _reference(option: str, text: str, default_tag: str | None = "latest") -> ImageReference:
     try:
-        source = parse_reference(params["source"])
+        return parse_reference(text, default_tag=default_tag)
     except ValueError as exc:
-        raise ValueError(f"option source: {exc}") from None
+        raise ModuleFailure(f"option {option}: {exc}", option=option) from None
+
+
+def parse_options(params: dict[str, Any]) -> tuple[ImageReference, list[ImageReference]]:
+    """Validate the references and numbers; :class:`ModuleFailure` names the option."""
+    source = _reference("source", params["source"])
     destinations: list[ImageReference] = []
     for text in params["destination"]:
-        try:
-            destination = parse_reference(text, default_tag=source.tag)
-        except ValueError as exc:
-            raise ValueError(f"option destination: {exc}") from None
+        destination = _reference("destination", text, default_tag=source.tag)
         if destination.digest:
-            raise ValueError(f"option destination: {text!r} names a digest; give a tag (registry/repository:tag)")
+            raise ModuleFailure(f"option destination: {text!r} names a digest; give a tag (registry/repository:tag)",
+                                option="destination")
         if destination.tag is None:
-            raise ValueError(f"option destination: {text!r} has no tag and source {source} has none to reuse")
+            raise ModuleFailure(f"option destination: {text!r} has no tag and source {source} has none to reuse",
+                                option="destination")
         if destination not in destinations:
             destinations.append(destination)
     if not destinations:
-        raise ValueError("option destination: give at least one reference")
+        raise ModuleFailure("option destination: give at least one reference", option="destination")
     if params["keep_previous"] is not None:
-        parse_reference(f"{destinations[0].registry}/{destinations[0].repository}:{params['keep_previous']}")
+        first = destinations[0]
+        _reference("keep_previous", f"{first.registry}/{first.repository}:{params['keep_previous']}")
     if params["chunk_size"] < 1024:
-        raise ValueError(f"option chunk_size: must be at least 1024 bytes, got {params['chunk_size']}")
-    if params["timeout"] <= 0 or params["retries"] < 0 or params["retry_delay"] < 0:
-        raise ValueError("options timeout (> 0), retries (>= 0) and retry_delay (>= 0) are out of range")
+        raise ModuleFailure(f"option chunk_size: must be at least 1024 bytes, got {params['chunk_size']}",
+                            option="chunk_size")
+    if params["timeout"] <= 0:
+        raise ModuleFailure(f"option timeout: must be greater than 0, got {params['timeout']}", option="timeout")
+    for option in ("retries", "retry_delay"):
+        if params[option] < 0:
+            raise ModuleFailure(f"option {option}: must be 0 or more, got {params[option]}", option=option)
     return source, destinations
 
 
 def client_factory(params: dict[str, Any]) -> Any:
     """``clients(registry) -> RegistryClient``: one client per registry, made on first use."""
-    docker_auths: dict[str, Credentials] = load_docker_config(params["docker_config"]) \
-        if params["docker_config"] else {}
+    docker_auths: dict[str, Credentials] = {}
+    if params["docker_config"]:
+        try:
+            docker_auths = load_docker_config(params["docker_config"])
+        except ValueError as exc:
+            raise ModuleFailure(str(exc), option="docker_config") from None
     transport = urls_transport(params["validate_certs"], params["ca_path"])
     policy = BackoffPolicy(retries=params["retries"], base_delay=params["retry_delay"],
                            max_delay=max(MAX_RETRY_DELAY, params["retry_delay"]))
@@ -310,8 +365,11 @@ def client_factory(params: dict[str, Any]) -> Any:
 
     def clients_for(registry: str) -> RegistryClient:
         if registry not in clients:
-            credentials = credentials_for(registry, params["registry_auth"], params["username"], params["password"],
-                                          docker_auths)
+            try:
+                credentials = credentials_for(registry, params["registry_auth"], params["username"],
+                                              params["password"], docker_auths)
+            except ValueError as exc:
+                raise ModuleFailure(f"option {exc}", option="registry_auth") from None
             base_url = registry_base_url(registry, params["registry_scheme"], params["insecure_registries"])
             clients[registry] = RegistryClient(registry, base_url, credentials, transport, params["timeout"], policy)
         return clients[registry]
@@ -319,57 +377,48 @@ def client_factory(params: dict[str, Any]) -> Any:
     return clients_for
 
 
+def deprecated_aliases(promotion: Promotion) -> dict[str, Any]:
+    """The key of 0.x (``previous_digest``: destinations only), kept until 2.0.0."""
+    return {"previous_digest": {str(move.destination): move.previous_digest for move in promotion.moves}}
+
+
+def shape(module: AnsibleModule, promotion: Promotion, counters: Counters) -> dict[str, Any]:
+    keeps = promotion.keeps
+    entries = [{"destination": str(move.destination), "previous_digest": move.previous_digest,
+                "changed": move.needed, "kept_previous": bool(keeps[index] and keeps[index].needed)}
+               for index, move in enumerate(promotion.moves)]
+    result = state_result(module, promotion.changed, promotion.before(), promotion.after(),
+                          digest=promotion.manifest.digest, media_type=promotion.manifest.media_type,
+                          destinations=entries, blobs_copied=counters.blobs_copied,
+                          blobs_mounted=counters.blobs_mounted, blobs_existing=counters.blobs_existing,
+                          bytes_copied=counters.bytes_copied, manifests_copied=counters.manifests_copied)
+    return {**result, **deprecated_aliases(promotion)}
+
+
 def run(module: AnsibleModule) -> dict[str, Any]:
     params = module.params
     source, destinations = parse_options(params)
     promoter = Promoter(client_factory(params), params["chunk_size"])
-    manifest = promoter.resolve(source)
-    expected = params["expected_digest"]
-    if expected and expected.strip() != manifest.digest:
-        raise RegistryError(f"option expected_digest: source {source} resolves to {manifest.digest}, not"
-                            f" {expected.strip()}; nothing was promoted")
-    moves = promoter.plan(manifest, destinations)
-    keep = params["keep_previous"]
-    entries = []
-    for move in moves:
-        kept = bool(keep and move.needed and move.previous_digest and move.destination.tag != keep)
-        if move.needed and not module.check_mode:
-            if kept:
-                kept = promoter.keep_previous(move, keep)
-            promoter.copy(source, manifest, move.destination)
-        entries.append(_entry(move, kept))
-    counters = promoter.counters
-    result: dict[str, Any] = {
-        "changed": any(move.needed for move in moves),
-        "digest": manifest.digest,
-        "media_type": manifest.media_type,
-        "previous_digest": {str(move.destination): move.previous_digest for move in moves},
-        "destinations": entries,
-        "blobs_copied": counters.blobs_copied,
-        "blobs_mounted": counters.blobs_mounted,
-        "blobs_existing": counters.blobs_existing,
-        "bytes_copied": counters.bytes_copied,
-        "manifests_copied": counters.manifests_copied,
-    }
-    if result["changed"]:
-        result["diff"] = {"before": {str(m.destination): m.previous_digest for m in moves},
-                          "after": {str(m.destination): m.digest for m in moves}}
-    return result
+    try:
+        promotion = promoter.promote(source, destinations, params["expected_digest"], params["keep_previous"],
+                                     module.check_mode)
+    except PromotionError as exc:
+        done = exc.promotion
+        raise ModuleFailure(str(exc), option=exc.option, changed=done.changed, before=done.before(),
+                            after=done.after(), digest=done.manifest.digest) from None
+    return shape(module, promotion, promoter.counters)
 
 
-def _entry(move: Move, kept: bool) -> dict[str, Any]:
-    return {"destination": str(move.destination), "previous_digest": move.previous_digest,
-            "changed": move.needed, "kept_previous": kept}
+def translate(exc: Exception) -> ModuleFailure | None:
+    if isinstance(exc, RegistryError):
+        return ModuleFailure(str(exc), option=exc.option)
+    return None
 
 
 def main() -> None:
     module = ImagePromoteModule(argument_spec=argument_spec(), supports_check_mode=True,
                                 required_by={"password": "username"})
-    try:
-        result = run(module)
-    except (RegistryError, ValueError) as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run_module(module, lambda: run(module), translate=translate)
 
 
 if __name__ == "__main__":

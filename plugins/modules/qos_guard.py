@@ -24,7 +24,7 @@ description:
     they fail, and keeps it locked when the verdict is inconclusive. Before the end of the window it changes
     nothing, queries nothing, and reports the remaining time.
   - O(state=unlocked) clears the guard by hand; O(reason) is required and recorded.
-  - A guard whose window has passed but that was neither evaluated nor unlocked still blocks (RV(guard.status=expired)).
+  - A guard whose window has passed but that was neither evaluated nor unlocked still blocks (RV(after.status=expired)).
     After a rollback, only evidence (passing SLOs) or a person (with a reason) may clear the way. Time alone
     proves nothing.
   - Every lock, extension and unlock is recorded in a bounded history (the last 50 events), returned by every
@@ -148,11 +148,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-guard:
-  description: The guard after the task (in check mode, as it would be).
+before:
+  description:
+    - The guard before the task, V(null) when it was never locked. Same shape as RV(after).
   returned: always
   type: dict
-  contains:
+  contains: &guard_view
     name:
       description: O(name).
       type: str
@@ -164,7 +165,7 @@ guard:
       type: str
       sample: locked
     active:
-      description: Whether O(state=enforce) blocks (RV(guard.status) is V(locked) or V(expired)).
+      description: Whether O(state=enforce) blocks (RV(after.status) is V(locked) or V(expired)).
       type: bool
       sample: true
     reason:
@@ -209,6 +210,23 @@ guard:
         - The latest O(state=evaluate) after the window (C(at), C(verdict), C(score), C(reason), C(decision)),
           else V(null).
       type: dict
+after:
+  description:
+    - The guard after the task (in check mode, as it would be); V(null) when it was never locked.
+    - Also returned when O(state=enforce) fails (the guard that blocks).
+  returned: always
+  type: dict
+  contains: *guard_view
+diff:
+  description: RV(before) and RV(after) (V({}) for none), headed by RV(state_file). Only in diff mode.
+  returned: when diff mode is on
+  type: dict
+guard:
+  description:
+    - Deprecated, use RV(after); will be removed in 2.0.0. The guard after the task, like RV(after), but a guard that
+      was never locked is returned with C(status=unlocked) instead of V(null).
+  returned: always
+  type: dict
 history:
   description: Lock, extension and unlock events, oldest first, at most the last 50.
   returned: always
@@ -223,8 +241,9 @@ decision:
   description:
     - What the task did or, in check mode, would do. V(locked), V(extended), V(unlocked) change the guard. V(none) means
       there was nothing to do. V(waiting) means O(state=evaluate) came before the end of the window. V(kept) means
-      the evaluation was inconclusive, or the guard changed during the evaluation. V(blocked) means O(state=enforce)
-      failed. V(allowed) means O(state=enforce) passed.
+      the evaluation was inconclusive (the guard stays locked; only RV(after.last_evaluation) is recorded), or the
+      guard changed during the evaluation. V(blocked) means O(state=enforce) failed. V(allowed) means
+      O(state=enforce) passed.
   returned: always
   type: str
   sample: unlocked
@@ -244,32 +263,46 @@ state_file:
   returned: always
   type: str
   sample: /srv/deploy-state/guard/prod-kr%2Fapp.json
+msg:
+  description: Why O(state=enforce) blocks, or on any failure what went wrong.
+  returned: failure, and with O(state=enforce) when the guard allows the deployment
+  type: str
+option:
+  description:
+    - On failure, the option at fault, when there is one (for example V(duration), V(reason), V(slis),
+      V(store_dir)). A blocking O(state=enforce) names none.
+  returned: failure, when an option is at fault
+  type: str
+  sample: duration
 """
 
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.progressive.delivery.plugins.module_utils._judge import (  # noqa: E402
-    FAIL,
-    PASS,
+from ansible_collections.progressive.delivery.plugins.module_utils._guard import (  # noqa: E402
+    GuardBlocked,
+    GuardOutcome,
+    QosGuard,
+    guard_view,
 )
 from ansible_collections.progressive.delivery.plugins.module_utils._prometheus import (  # noqa: E402
     PROMETHEUS_MUTUALLY_EXCLUSIVE,
     PROMETHEUS_REQUIRED_TOGETHER,
     PrometheusClient,
     PrometheusConfig,
-    option_duration,
-    parse_time,
     prometheus_argument_spec,
+)
+from ansible_collections.progressive.delivery.plugins.module_utils._result import (  # noqa: E402
+    ModuleFailure,
+    run_module,
+    state_result,
 )
 from ansible_collections.progressive.delivery.plugins.module_utils._slo import (  # noqa: E402
     SCORE_OPTIONS,
     SLI_OPTIONS,
-    Indicator,
     IndicatorConfigError,
     SliModule,
-    indicators_from_params,
+    load_indicators,
     run_check,
 )
 from ansible_collections.progressive.delivery.plugins.module_utils._state_store import (  # noqa: E402
@@ -277,16 +310,9 @@ from ansible_collections.progressive.delivery.plugins.module_utils._state_store 
     StateStore,
     StateStoreError,
     default_owner,
-    format_remaining,
-    now_text,
     validate_name,
 )
-
-#: Events kept in a guard's history.
-HISTORY_LIMIT = 50
-UNLOCKED = "unlocked"
-LOCKED = "locked"
-EXPIRED = "expired"
+from ansible_collections.progressive.delivery.plugins.module_utils._time import option_duration  # noqa: E402
 
 
 def argument_spec() -> dict[str, dict[str, Any]]:
@@ -312,219 +338,76 @@ REQUIRED_IF = [
 ]
 
 
-# --------------------------------------------------------------------------------------------------
-# Pure logic (unit-tested): a guard record is a dict, ``None`` when the guard was never locked
-# --------------------------------------------------------------------------------------------------
-def until_of(record: dict[str, Any]) -> float:
-    """End of the window as unix time; unreadable counts as long passed (the guard then still blocks)."""
+def _option(option: str, parse: Any, *args: Any) -> Any:
+    """``parse(*args)``; its ``ValueError`` becomes a :class:`ModuleFailure` naming ``option``."""
     try:
-        return parse_time(record["until"])
-    except (KeyError, TypeError, ValueError):
-        return 0.0
+        return parse(*args)
+    except ValueError as exc:
+        raise ModuleFailure(str(exc), option=option) from None
 
 
-def guard_status(record: dict[str, Any] | None, now: float) -> str:
-    """V(unlocked), V(locked) (window running) or V(expired) (window passed, not cleared: still blocks)."""
-    if not record or not record.get("locked"):
-        return UNLOCKED
-    return LOCKED if until_of(record) > now else EXPIRED
-
-
-def guard_view(name: str, record: dict[str, Any] | None, now: float) -> dict[str, Any]:
-    """The returned ``guard``: the record without its history, with status and remaining time."""
-    record = record or {}
-    status = guard_status(record, now)
-    remaining = max(0.0, until_of(record) - now) if status == LOCKED else 0.0
-    fields = ("reason", "locked_by", "locked_at", "until", "duration", "unlocked_at", "unlocked_by",
-              "unlock_reason", "last_evaluation")
-    return {"name": name, "status": status, "active": status != UNLOCKED, "remaining": format_remaining(remaining),
-            "remaining_seconds": round(remaining, 3), **{key: record.get(key) for key in fields}}
-
-
-def with_event(record: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-    """``record`` with ``event`` appended to its history, keeping the last :data:`HISTORY_LIMIT`."""
-    history = [*record.get("history", []), event][-HISTORY_LIMIT:]
-    return {**record, "history": history}
-
-
-def lock(record: dict[str, Any] | None, owner: str, duration: float, reason: str, now: float
-         ) -> tuple[dict[str, Any] | None, str]:
-    """Lock (``locked``) or extend (``extended``); ``(None, "none")`` when the window already reaches that far."""
-    record = dict(record or {})
-    status = guard_status(record, now)
-    until = now + duration
-    if status == LOCKED and until <= until_of(record):
-        return None, "none"
-    action = "extended" if status != UNLOCKED else "locked"
-    record.update(locked=True, reason=reason, locked_by=owner, until=now_text(until), duration=duration)
-    if action == "locked":
-        record["locked_at"] = now_text(now)
-    event = {"event": action, "at": now_text(now), "by": owner, "reason": reason, "until": now_text(until)}
-    return with_event(record, event), action
-
-
-def unlock(record: dict[str, Any] | None, owner: str, reason: str, now: float
-           ) -> tuple[dict[str, Any] | None, str]:
-    """Clear the guard (``unlocked``); ``(None, "none")`` when it is not locked."""
-    if guard_status(record, now) == UNLOCKED:
-        return None, "none"
-    record = {**(record or {}), "locked": False, "unlocked_at": now_text(now), "unlocked_by": owner,
-              "unlock_reason": reason}
-    return with_event(record, {"event": "unlocked", "at": now_text(now), "by": owner, "reason": reason}), "unlocked"
-
-
-def apply_verdict(record: dict[str, Any], owner: str, evaluation: dict[str, Any], extension: float, now: float
-                  ) -> tuple[dict[str, Any], str]:
-    """After the window: unlock on pass, extend by ``extension`` on fail, keep (noting the evaluation) otherwise."""
-    verdict, score = evaluation["verdict"], evaluation["score"]
-    why = f"SLOs {'passed' if verdict == PASS else 'failed' if verdict == FAIL else 'inconclusive'}" \
-          f" (score {score}): {evaluation['reason']}"
-    if verdict == PASS:
-        new, action = unlock(record, owner, why, now)
-    elif verdict == FAIL:
-        new, action = lock(record, owner, extension, why, now)
-    else:
-        new, action = dict(record), "kept"
-    new = dict(new or record)
-    new["last_evaluation"] = {"at": now_text(now), "verdict": verdict, "score": score,
-                              "reason": evaluation["reason"], "decision": action}
-    return new, action
-
-
-def enforce_message(name: str, record: dict[str, Any] | None, now: float) -> str | None:
-    """Why a deployment must not start now, or ``None`` when the guard allows it."""
-    status = guard_status(record, now)
-    if status == UNLOCKED or record is None:
-        return None
-    who = f"locked by {record.get('locked_by')!r} at {record.get('locked_at')}: {record.get('reason')}"
-    if status == LOCKED:
-        return (f"qos_guard {name!r} is active, {format_remaining(until_of(record) - now)} remaining"
-                f" (until {record.get('until')}); {who}")
-    last = record.get("last_evaluation")
-    evaluated = f"; last evaluation at {last.get('at')}: {last.get('verdict')}, {last.get('reason')}" \
-        if isinstance(last, dict) and last else "; it was never evaluated"
-    return (f"qos_guard {name!r} is still active: its window ended at {record.get('until')}"
-            f" ({format_remaining(now - until_of(record))} ago) but it was not cleared{evaluated}."
-            f" Clear it with state=evaluate (the SLOs must pass) or state=unlocked with a reason; {who}")
-
-
-# --------------------------------------------------------------------------------------------------
-# Module
-# --------------------------------------------------------------------------------------------------
-class QosGuard:
-    """One guard in the store; each method returns the module's result."""
-
-    def __init__(self, module: AnsibleModule, store: StateStore, name: str, owner: str) -> None:
-        self.module = module
-        self.store = store
-        self.name = name
-        self.owner = owner
-
-    def result(self, before: dict[str, Any] | None, after: dict[str, Any] | None, action: str, now: float,
-               **extra: Any) -> dict[str, Any]:
-        changed = action in ("locked", "extended", "unlocked")
-        current = after if after is not None else before
-        result = {"changed": changed, "guard": guard_view(self.name, current, now),
-                  "history": list((current or {}).get("history", [])), "decision": action, "evaluation": None,
-                  "verdict": None, "state_file": self.store.path(self.name), **extra}
-        if self.module._diff:  # pylint: disable=protected-access
-            result["diff"] = {"before": guard_view(self.name, before, now) if before else {},
-                              "after": guard_view(self.name, current, now) if current else {},
-                              "before_header": result["state_file"], "after_header": result["state_file"]}
-        return result
-
-    def _change(self, operation: Any) -> dict[str, Any]:
-        """Read, apply ``operation(record, now) -> (new | None, action)`` and write, under the guard's mutex."""
-        with self.store.mutex(self.name):
-            now = time.time()
-            before = self.store.read(self.name)
-            after, action = operation(before, now)
-            if after is not None and not self.module.check_mode:
-                self.store.write(self.name, after)
-        return self.result(before, after, action, now)
-
-    def lock(self, duration: float, reason: str) -> dict[str, Any]:
-        return self._change(lambda record, now: lock(record, self.owner, duration, reason, now))
-
-    def unlock(self, reason: str) -> dict[str, Any]:
-        return self._change(lambda record, now: unlock(record, self.owner, reason, now))
-
-    def query(self) -> dict[str, Any]:
-        now = time.time()
-        record = self.store.read(self.name)
-        return self.result(record, None, "none", now)
-
-    def enforce(self) -> dict[str, Any]:
-        now = time.time()
-        record = self.store.read(self.name)
-        message = enforce_message(self.name, record, now)
-        if message:
-            self.module.fail_json(msg=message, **self.result(record, None, "blocked", now))
-        return self.result(record, None, "allowed", now, msg=f"qos_guard {self.name!r} is not active")
-
-    def evaluate(self, client_factory: Any, indicators: list[Indicator], extension: float | None,
-                 pass_score: float, marginal_score: float) -> dict[str, Any]:
-        now = time.time()
-        seen = self.store.read(self.name)
-        status = guard_status(seen, now)
-        if status != EXPIRED:
-            return self.result(seen, None, "waiting" if status == LOCKED else "none", now)
-        evaluation = run_check(client_factory(), indicators, time.time(), pass_score, marginal_score)
-        evaluation.pop("changed", None)
-
-        def decide(record: dict[str, Any] | None, moment: float) -> tuple[dict[str, Any] | None, str]:
-            if record is None or guard_status(record, moment) != EXPIRED or record.get("until") != seen.get("until"):
-                return None, "kept"  # locked, extended or unlocked by someone else while Prometheus answered
-            return apply_verdict(record, self.owner, evaluation, extension or float(record.get("duration") or 0)
-                                 or 300.0, moment)
-
-        result = self._change(decide)
-        result.update(evaluation=evaluation, verdict=evaluation["verdict"])
-        return result
-
-
-def _evaluation_setup(module: AnsibleModule) -> tuple[Any, list[Indicator]]:
+def _judge(module: SliModule) -> Any:
+    """``judge() -> evaluation``: the SLO check of ``slis`` against Prometheus, as slo_check runs it."""
     params = module.params
-    indicators = indicators_from_params(module)
+    indicators = load_indicators(params)
     try:
         config = PrometheusConfig.from_params(params)
     except ValueError as exc:
-        module.fail_json(msg=f"option {exc}")
-    return (lambda: PrometheusClient(config)), indicators
+        option = str(exc).split(" ", 1)[0]
+        raise ModuleFailure(f"option {exc}", option=option if option in params else None) from None
+    return lambda: run_check(PrometheusClient(config), indicators, time.time(), params["pass_score"],
+                             params["marginal_score"])
+
+
+def shape(module: SliModule, outcome: GuardOutcome) -> dict[str, Any]:
+    fields = outcome.fields()
+    changed, before, after = fields.pop("changed"), fields.pop("before"), fields.pop("after")
+    result = state_result(module, changed, before, after, header=outcome.state_file, **fields)
+    if outcome.decision == "allowed":
+        result["msg"] = f"qos_guard {outcome.name!r} is not active"
+    return {**result, **deprecated_aliases(outcome)}
+
+
+def deprecated_aliases(outcome: GuardOutcome) -> dict[str, Any]:
+    """The key of 0.x (``guard``, never null), kept until 2.0.0."""
+    return {"guard": guard_view(outcome.name, outcome.current, outcome.now)}
+
+
+def run(module: SliModule) -> dict[str, Any]:
+    params, state = module.params, module.params["state"]
+    name = _option("name", validate_name, params["name"])
+    duration = None if params["duration"] is None else \
+        _option("duration", option_duration, "duration", params["duration"])
+    store = _option("store_dir", StateStore, params["store_dir"], "guard")
+    if state in ("locked", "unlocked") and not (params["reason"] or "").strip():
+        raise ModuleFailure(f"option reason must not be empty with state={state}", option="reason")
+    guard = QosGuard(store, name, params["owner"] or default_owner(), module.check_mode)
+    try:
+        if state == "locked":
+            outcome = guard.lock(duration, params["reason"])
+        elif state == "unlocked":
+            outcome = guard.unlock(params["reason"])
+        elif state == "enforce":
+            outcome = guard.enforce()
+        elif state == "evaluate":
+            outcome = guard.evaluate(_judge(module), duration)
+        else:
+            outcome = guard.query()
+    except GuardBlocked as failure:
+        failure.result.update(deprecated_aliases(failure.outcome))
+        raise
+    except StateStoreError as exc:
+        raise ModuleFailure(str(exc), option=exc.option, state_file=guard.state_file) from None
+    except IndicatorConfigError as exc:
+        raise ModuleFailure(str(exc), option=getattr(exc, "option", "slis"), state_file=guard.state_file) from None
+    return shape(module, outcome)
 
 
 def main() -> None:
     module = SliModule(argument_spec=argument_spec(), supports_check_mode=True, required_if=REQUIRED_IF,
                        mutually_exclusive=PROMETHEUS_MUTUALLY_EXCLUSIVE,
                        required_together=PROMETHEUS_REQUIRED_TOGETHER)
-    module.arguments_checked = True
-    params, state = module.params, module.params["state"]
-    try:
-        name = validate_name(params["name"])
-        duration = None if params["duration"] is None else option_duration("duration", params["duration"])
-        store = StateStore(params["store_dir"], "guard")
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    for option in ("reason",):
-        if state in ("locked", "unlocked") and not (params[option] or "").strip():
-            module.fail_json(msg=f"option {option} must not be empty with state={state}")
-    guard = QosGuard(module, store, name, params["owner"] or default_owner())
-    try:
-        if state == "locked":
-            result = guard.lock(duration, params["reason"])
-        elif state == "unlocked":
-            result = guard.unlock(params["reason"])
-        elif state == "enforce":
-            result = guard.enforce()
-        elif state == "evaluate":
-            client_factory, indicators = _evaluation_setup(module)
-            result = guard.evaluate(client_factory, indicators, duration, params["pass_score"],
-                                    params["marginal_score"])
-        else:
-            result = guard.query()
-    except (StateStoreError, IndicatorConfigError) as exc:
-        module.fail_json(msg=str(exc), state_file=store.path(name))
-    module.exit_json(**result)
+    run_module(module, lambda: run(module))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,10 @@ description:
     steps look at it.
   - Folds the indicator verdicts into one verdict, V(pass), V(fail) or V(inconclusive), and a weighted score,
     as Kayenta does. Every result explains itself in plain words in RV(results[].reason).
+  - An indicator is one PromQL O(slis[].query), or a ratio of event counts, O(slis[].bad_query) or
+    O(slis[].good_query) over O(slis[].total_query), as OpenSLO and Sloth define ratio SLIs. A ratio indicator
+    reads a missing bad-event series (no error yet) as 0, an empty or zero total as no data, and a total below
+    O(slis[].min_events) as no data, so neither a healthy service nor an idle one needs C(or vector(0)).
   - Missing data is never a pass. An indicator whose query returns nothing (or NaN, for example a ratio of two
     zero rates) follows O(slis[].on_no_data). When half or more of the indicators have no data the verdict is
     V(inconclusive) with score 0, whatever O(slis[].on_no_data) says.
@@ -82,14 +86,14 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Gate on absolute SLOs of the candidate pool
+- name: Gate the green pool on its error ratio and latency
   progressive.delivery.slo_check:
     prometheus_url: http://127.0.0.1:19090
     slis:
-      - name: error_rate
-        query: >-
-          sum(rate(http_requests_total{pool="green",code=~"5.."}[1m]))
-          / sum(rate(http_requests_total{pool="green"}[1m]))
+      - name: error_ratio
+        bad_query: sum(increase(http_requests_total{pool="green",code=~"5.."}[1m]))
+        total_query: sum(increase(http_requests_total{pool="green"}[1m]))
+        min_events: 100      # fewer requests in the minute: no data, never a pass
         max: 0.01
         critical: true
       - name: p95_latency
@@ -104,14 +108,13 @@ EXAMPLES = r"""
     prometheus_url: https://prometheus.example.com
     bearer_token: "{{ vault_prometheus_token }}"
     slis:
-      - name: error_rate
+      - name: error_ratio
         judge: mann_whitney
-        query: >-
-          sum(rate(http_requests_total{pool="green",code=~"5.."}[10s]))
-          / sum(rate(http_requests_total{pool="green"}[10s]))
-        baseline_query: >-
-          sum(rate(http_requests_total{pool="blue",code=~"5.."}[10s]))
-          / sum(rate(http_requests_total{pool="blue"}[10s]))
+        bad_query: sum(increase(http_requests_total{pool="green",code=~"5.."}[10s]))
+        total_query: sum(increase(http_requests_total{pool="green"}[10s]))
+        baseline_bad_query: sum(increase(http_requests_total{pool="blue",code=~"5.."}[10s]))
+        baseline_total_query: sum(increase(http_requests_total{pool="blue"}[10s]))
+        min_events: 20       # per 10 s sample
         range: 5m
         step: 10s
         max_ratio: 1.5
@@ -132,20 +135,30 @@ EXAMPLES = r"""
       - name: errors
         judge: sequential
         since: "{{ rollout_start }}"
-        query: sum(increase(http_requests_total{pool="green",code=~"5.."}[$__range])) or vector(0)
+        bad_query: sum(increase(http_requests_total{pool="green",code=~"5.."}[$__range]))
         total_query: sum(increase(http_requests_total{pool="green"}[$__range]))
-        baseline_query: sum(increase(http_requests_total{pool="blue",code=~"5.."}[$__range])) or vector(0)
+        baseline_bad_query: sum(increase(http_requests_total{pool="blue",code=~"5.."}[$__range]))
         baseline_total_query: sum(increase(http_requests_total{pool="blue"}[$__range]))
+        min_events: 200
         max_ratio: 1.2
         history: "{{ step_analysis.results[0].looks | default([]) if step_analysis is defined else [] }}"
         final: "{{ canary_weight | int == 100 }}"
         critical: true
   register: step_analysis
 
-- name: Stop the rollout when the data is not there yet
-  ansible.builtin.fail:
-    msg: "SLO check inconclusive: {{ canary.reason }}"
-  when: canary.verdict == 'inconclusive'
+- name: Wait for enough evidence, then stop the rollout if there still is none
+  progressive.delivery.slo_check:
+    prometheus_url: http://127.0.0.1:19090
+    slis:
+      - name: error_ratio
+        bad_query: sum(increase(http_requests_total{pool="green",code=~"5.."}[1m]))
+        total_query: sum(increase(http_requests_total{pool="green"}[1m]))
+        min_events: 100
+        max: 0.01
+  register: gate
+  retries: 5
+  delay: 30
+  until: gate.verdict != 'inconclusive'   # after the last retry the task fails with gate.msg
 
 - name: Look back at a release window
   progressive.delivery.slo_check:
@@ -154,7 +167,9 @@ EXAMPLES = r"""
     fail_on_verdict: false
     slis:
       - name: availability
-        query: sum(rate(http_requests_total{code!~"5.."}[5m])) / sum(rate(http_requests_total[5m]))
+        good_query: sum(increase(http_requests_total{code!~"5.."}[5m]))
+        total_query: sum(increase(http_requests_total[5m]))
+        min_events: 1000
         min: 0.999
         on_no_data: fail
   register: retro
@@ -177,10 +192,23 @@ score:
   type: float
   sample: 50.0
 reason:
-  description: Why the check came to RV(verdict), in plain words.
+  description:
+    - Why the check came to RV(verdict), in plain words, then every indicator with its verdict, its value
+      and its bounds (or why it has no value).
   returned: always
   type: str
-  sample: "critical indicator failed: error_rate"
+  sample: "critical indicator failed: error_ratio. Indicators: error_ratio (fail): value 0.052 > max 0.01
+    (21 bad of 404 events); p95_latency (pass): value 0.012 is <= max 0.25"
+msg:
+  description:
+    - The verdict, its reason and every indicator in one sentence, for every verdict (V(pass) and
+      V(inconclusive) too), so that an C(until) loop that runs out of retries fails with it. With
+      O(fail_on_verdict) and V(fail), the failure message lists only the failing indicators.
+  returned: always
+  type: str
+  sample: "SLO check inconclusive: 1 of 1 indicators have no data (error_ratio); not enough data to judge.
+    Indicators: error_ratio (inconclusive): no data: total_query counted 12 events, fewer than min_events 100;
+    counted as inconclusive (on_no_data=inconclusive) [bounds: max 0.01, min_events 100]"
 evaluated_at:
   description:
     - The instant all indicators were evaluated at (RFC 3339, UTC); O(at) when given, else the start of the task.
@@ -240,18 +268,35 @@ results:
       description: The exact PromQL sent for O(slis[].baseline_query), or V(null).
       type: str
       sample: null
+    bad_query:
+      description: The exact PromQL sent for O(slis[].bad_query), or V(null).
+      type: str
+      sample: sum(increase(http_requests_total{pool="green",code=~"5.."}[1m]))
+    good_query:
+      description: The exact PromQL sent for O(slis[].good_query), or V(null).
+      type: str
+      sample: null
     total_query:
-      description: The exact PromQL sent for O(slis[].total_query) (V(sequential)), or V(null).
+      description: The exact PromQL sent for O(slis[].total_query), or V(null).
       type: str
       sample: sum(increase(http_requests_total{pool="green"}[754s]))
+    baseline_bad_query:
+      description: The exact PromQL sent for O(slis[].baseline_bad_query), or V(null).
+      type: str
+      sample: null
+    baseline_good_query:
+      description: The exact PromQL sent for O(slis[].baseline_good_query), or V(null).
+      type: str
+      sample: null
     baseline_total_query:
-      description: The exact PromQL sent for O(slis[].baseline_total_query) (V(sequential)), or V(null).
+      description: The exact PromQL sent for O(slis[].baseline_total_query), or V(null).
       type: str
       sample: sum(increase(http_requests_total{pool="blue"}[754s]))
     value:
       description:
-        - The indicator's value; for V(mann_whitney) the mean of the canary samples; for V(sequential) the canary's
-          cumulative bad-event rate (O(slis[].query) / O(slis[].total_query)). V(null) without data.
+        - The indicator's value (bad / total or good / total for a ratio indicator); for V(mann_whitney) the mean
+          of the canary samples; for V(sequential) the canary's cumulative bad-event rate (bad events /
+          O(slis[].total_query)). V(null) without data.
       type: raw
       sample: 0.052
     baseline_value:
@@ -296,6 +341,18 @@ results:
           description: Values returned by O(slis[].baseline_query).
           type: int
       sample: {"query": 24, "baseline_query": 25}
+    events:
+      description:
+        - For ratio indicators with V(threshold) and for V(sequential), the event counts the value was computed
+          from, by option name (for example C(bad_query) and C(total_query)). A bad or good count whose query
+          returned nothing is 0 when the total had events. V(null) for a count not queried, for V(mann_whitney)
+          and for indicators defined by O(slis[].query) with V(threshold).
+      type: dict
+      sample: {"bad_query": 3.0, "total_query": 412.0}
+    min_events:
+      description: The indicator's O(slis[].min_events), or V(null).
+      type: float
+      sample: 100.0
     removed_outliers:
       description: Samples removed as outliers before the Mann-Whitney test (V(null) for V(threshold)).
       type: int
@@ -389,14 +446,17 @@ from ansible_collections.progressive.delivery.plugins.module_utils._prometheus i
     PrometheusConfig,
     prometheus_argument_spec,
 )
+from ansible_collections.progressive.delivery.plugins.module_utils._result import (  # noqa: E402
+    ModuleFailure,
+    run_module,
+)
 from ansible_collections.progressive.delivery.plugins.module_utils._slo import (  # noqa: E402
     SCORE_OPTIONS,
     SLI_OPTIONS,
     IndicatorConfigError,
     SliModule,
     evaluation_time,
-    failure_message,
-    indicators_from_params,
+    load_indicators,
     run_check,
 )
 
@@ -415,33 +475,36 @@ def argument_spec() -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------------------------------
 # Module
 # --------------------------------------------------------------------------------------------------
-def _client(module: AnsibleModule) -> PrometheusClient:
+def _client(params: dict[str, Any]) -> PrometheusClient:
     try:
-        return PrometheusClient(PrometheusConfig.from_params(module.params))
+        return PrometheusClient(PrometheusConfig.from_params(params))
     except ValueError as exc:
-        module.fail_json(msg=f"option {exc}")
-        raise  # not reached: fail_json exits
+        raise ModuleFailure(f"option {exc}", option=str(exc).split(" ", 1)[0]) from None
+
+
+def check(module: AnsibleModule) -> dict[str, Any]:
+    """Judge the indicators; raises :class:`ModuleFailure` (run_module turns it into the one fail_json)."""
+    params = module.params
+    indicators = load_indicators(params)
+    try:
+        at = evaluation_time(params["at"], time.time())
+    except ValueError as exc:
+        raise ModuleFailure(str(exc), option="at") from None
+    client = _client(params)
+    try:
+        result = run_check(client, indicators, at, params["pass_score"], params["marginal_score"])
+    except IndicatorConfigError as exc:
+        raise ModuleFailure(str(exc), option=exc.option) from None
+    if params["fail_on_verdict"] and result["verdict"] == FAIL:
+        raise ModuleFailure(**result)
+    return result
 
 
 def main() -> None:
     module = SliModule(argument_spec=argument_spec(), supports_check_mode=True,
                        mutually_exclusive=PROMETHEUS_MUTUALLY_EXCLUSIVE,
                        required_together=PROMETHEUS_REQUIRED_TOGETHER)
-    module.arguments_checked = True
-    params = module.params
-    indicators = indicators_from_params(module)
-    try:
-        at = evaluation_time(params["at"], time.time())
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    client = _client(module)
-    try:
-        result = run_check(client, indicators, at, params["pass_score"], params["marginal_score"])
-    except IndicatorConfigError as exc:
-        module.fail_json(msg=str(exc))
-    if params["fail_on_verdict"] and result["verdict"] == FAIL:
-        module.fail_json(msg=failure_message(result["reason"], result["results"]), **result)
-    module.exit_json(**result)
+    run_module(module, lambda: check(module))
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+from ansible_collections.progressive.delivery.plugins.module_utils._lock import new_record
 from ansible_collections.progressive.delivery.plugins.module_utils._state_store import StateStore
-from ansible_collections.progressive.delivery.plugins.modules.deploy_lock import new_record
 
 from tests.integration.prom_helpers import ROOT, VENV_BIN, ansible_env, run_playbook, wait_for
 
@@ -95,11 +95,13 @@ def test_exactly_one_of_20_racing_ansible_processes_wins_each_round(tmp_path):
         winners = winners_of(results)
         assert len(winners) == 1, [(entry[0], entry[1], entry[2].get("msg")) for entry in results]
         owner, result = winners[0][0], winners[0][2]
-        assert result["changed"] is True and result["lock"]["owner"] == owner
+        assert result["changed"] is True and result["after"]["owner"] == owner and result["before"] is None
+        assert result["lock"] == result["after"]  # deprecated alias
         for loser, rc, answer, _stderr in results:
             if loser != owner:
                 assert rc != 0 and answer["failed"] is True
                 assert f"is held by '{owner}'" in answer["msg"], answer["msg"]
+                assert answer["before"] == answer["after"] == result["after"] and "option" not in answer
         record = StateStore(str(store_dir), "lock").read(f"prod-kr/race-{round_}")
         assert record["owner"] == owner
 
@@ -112,7 +114,8 @@ def test_only_one_of_several_racing_takers_takes_over_a_stale_lock(tmp_path):
     winners = winners_of(results)
     assert len(winners) == 1, [(entry[0], entry[1], entry[2].get("msg")) for entry in results]
     owner, result, stderr = winners[0][0], winners[0][2], winners[0][3]
-    assert result["taken_over"] is True and result["previous"]["owner"] == "dead-job-17"
+    assert result["taken_over"] is True and result["before"]["owner"] == "dead-job-17"
+    assert result["previous"] == result["before"]  # deprecated alias
     assert any("took over the lock of 'dead-job-17'" in warning for warning in result["warnings"]), stderr
     assert store.read("prod-kr/stale")["owner"] == owner
     assert all(f"is held by '{owner}'" in answer["msg"] for name, _rc, answer, _stderr in results if name != owner)
@@ -130,8 +133,8 @@ def test_a_waiting_run_gets_the_lock_when_the_holder_releases_it(tmp_path):
     assert released[0] == 0 and released[1]["changed"] is True, released
     rc, result, _stderr = outcome(waiter)
     assert rc == 0, result
-    assert result["lock"]["owner"] == "second" and result["waited"] >= 1.5
-    assert result["previous"] is None  # it found the lock free, not taken over
+    assert result["after"]["owner"] == "second" and result["waited"] >= 1.5
+    assert result["before"] is None  # it found the lock free, not taken over
 
 
 # --------------------------------------------------------------------------------------------------
@@ -156,48 +159,71 @@ def contract_run(tmp_path_factory):
         {"name": "let it expire", "ansible.builtin.wait_for": {"timeout": 2}},
         lock("takeover", owner="dave"),
         lock("bad_ttl", owner="dave", ttl="soon"),
+        {"name": "bad_name", MODULE: {"name": "a\tb", "store_dir": store_dir}},
+        {**lock("release_diff", owner="dave", state="released"), "diff": True},
     ])
     return run, store_dir
+
+
+def diff_of(result: dict) -> dict:
+    diff = result["diff"]
+    return diff[0] if isinstance(diff, list) else diff
 
 
 def test_check_mode_writes_nothing_and_diff_shows_the_record(contract_run):
     run = contract_run[0]
     result = run["check_mode"]
-    assert result["changed"] is True and result["lock"]["owner"] == "alice"
-    assert run["acquire"]["previous"] is None  # check mode did not write
-    diff = run["acquire"]["diff"]
-    diff = diff[0] if isinstance(diff, list) else diff
-    assert diff["before"] == {} and diff["after"]["owner"] == "alice"
+    assert result["changed"] is True and result["after"]["owner"] == "alice" and result["before"] is None
+    assert diff_of(result)["after"] == result["after"]
+    assert run["acquire"]["before"] is None  # check mode did not write
+    diff = diff_of(run["acquire"])
+    assert diff["before"] == {} and diff["after"] == run["acquire"]["after"]
+    assert diff["before_header"] == run["acquire"]["state_file"]
+
+
+def test_diff_only_in_diff_mode(contract_run):
+    run = contract_run[0]
+    for task in ("again", "force_release", "release_none", "takeover"):
+        assert "diff" not in run[task], task
+    released = run["release_diff"]
+    assert released["changed"] is True and released["after"] is None
+    assert diff_of(released) == {"before": released["before"], "after": {},
+                                 "before_header": released["state_file"], "after_header": released["state_file"]}
 
 
 def test_acquire_returns_the_record(contract_run):
     result = contract_run[0]["acquire"]
     assert result["changed"] is True
-    lock = result["lock"]
+    lock = result["after"]
+    assert lock == result["lock"] and result["previous"] is None  # deprecated aliases
     assert lock["owner"] == "alice" and lock["ttl"] == 3600
     assert lock["acquired_at"].endswith("Z") and lock["expires_at"] > lock["acquired_at"]
     assert result["state_file"].endswith("/lock/stg-jp%2Fapp.json")
 
 
 def test_reacquiring_by_the_owner_is_not_a_change_but_refreshes_the_ttl(contract_run):
-    first, again = contract_run[0]["acquire"]["lock"], contract_run[0]["again"]
-    assert again["changed"] is False and again["refreshed"] is True
-    assert again["lock"]["id"] == first["id"] and again["lock"]["acquired_at"] == first["acquired_at"]
-    assert again["lock"]["expires_at"] > first["expires_at"] and again["lock"]["ttl"] == 7200
+    first, again = contract_run[0]["acquire"]["after"], contract_run[0]["again"]
+    assert again["changed"] is False and again["refreshed"] is True and again["before"] == first
+    assert again["after"]["id"] == first["id"] and again["after"]["acquired_at"] == first["acquired_at"]
+    assert again["after"]["expires_at"] > first["expires_at"] and again["after"]["ttl"] == 7200
 
 
 def test_a_busy_lock_fails_naming_its_owner(contract_run):
     result = contract_run[0]["busy"]
     assert result["failed"] is True
     assert "held by 'alice'" in result["msg"] and "expires at" in result["msg"]
+    assert result["before"]["owner"] == result["after"]["owner"] == "alice" and result["changed"] is False
+    assert "option" not in result  # a busy lock is no option's fault
 
 
 def test_releasing_someone_elses_lock_fails_unless_forced(contract_run):
     run = contract_run[0]
     assert run["release_other"]["failed"] is True
     assert "held by 'alice', not by 'bob'" in run["release_other"]["msg"] and "force" in run["release_other"]["msg"]
+    assert run["release_other"]["option"] == "owner" and run["release_other"]["after"]["owner"] == "alice"
     forced = run["force_release"]
-    assert forced["changed"] is True and forced["lock"] is None and forced["previous"]["owner"] == "alice"
+    assert forced["changed"] is True and forced["after"] is None and forced["before"]["owner"] == "alice"
+    assert forced["lock"] is None and forced["previous"] == forced["before"]  # deprecated aliases
     assert any("force-released the lock of 'alice'" in warning for warning in forced["warnings"])
     assert run["release_none"]["changed"] is False
 
@@ -205,14 +231,17 @@ def test_releasing_someone_elses_lock_fails_unless_forced(contract_run):
 def test_a_stale_lock_is_taken_over_with_a_warning_naming_the_old_owner(contract_run):
     result = contract_run[0]["takeover"]
     assert result["changed"] is True and result["taken_over"] is True
-    assert result["lock"]["owner"] == "dave" and result["previous"]["owner"] == "carol"
+    assert result["after"]["owner"] == "dave" and result["before"]["owner"] == "carol"
     assert any("took over the lock of 'carol'" in warning and "stale since" in warning
                for warning in result["warnings"])
 
 
-def test_a_bad_duration_names_the_option(contract_run):
+def test_bad_options_fail_naming_the_option(contract_run):
     result = contract_run[0]["bad_ttl"]
     assert result["failed"] is True and result["msg"].startswith("option ttl: not a duration: 'soon'")
+    assert result["option"] == "ttl"
+    bad_name = contract_run[0]["bad_name"]
+    assert bad_name["failed"] is True and bad_name["option"] == "name" and "control characters" in bad_name["msg"]
 
 
 def test_a_truncated_lock_file_is_a_clear_error_and_force_release_removes_it(tmp_path):
@@ -228,4 +257,5 @@ def test_a_truncated_lock_file_is_a_clear_error_and_force_release_removes_it(tmp
     assert f"state file {path} is corrupt" in run["acquire"]["msg"] and "truncated" in run["acquire"]["msg"]
     assert run["force"]["changed"] is True
     assert any("removed the corrupt lock file" in warning for warning in run["force"]["warnings"])
-    assert run["after"]["changed"] is True and run["after"]["lock"]["owner"] == "bob"
+    assert "option" not in run["acquire"] and run["acquire"]["state_file"] == str(path)
+    assert run["after"]["changed"] is True and run["after"]["after"]["owner"] == "bob"

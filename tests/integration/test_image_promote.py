@@ -170,6 +170,9 @@ def test_promote_to_other_repository_mounts_blobs(mounted: dict[str, Any], plain
     assert not mounted.get("failed"), mounted.get("msg")
     assert mounted["changed"] is True
     assert mounted["digest"] == demo[1]
+    dest = f"{plain.host}/{ns}/app:v1"
+    assert mounted["before"] == {dest: None} and mounted["after"] == {dest: demo[1]}
+    assert "diff" not in mounted  # changed, but diff mode is off
     blobs = blobs_of(plain, "demo-app", "latest")
     assert mounted["blobs_mounted"] == len(blobs)
     assert mounted["blobs_copied"] == 0 and mounted["bytes_copied"] == 0
@@ -189,8 +192,10 @@ def test_retag_in_place_idempotent_and_check_mode(mounted: dict[str, Any], plain
         {"name": "again", MODULE: {"source": source, "destination": [dest]}},
     ])
     check, retag, again = run["check"], run["retag"], run["again"]
-    assert check["changed"] is True and check["previous_digest"] == {dest: None}
+    assert check["changed"] is True and check["previous_digest"] == {dest: None}  # deprecated alias
+    assert check["before"] == {dest: None} and check["after"] == {dest: demo[1]}
     assert check["diff"] == {"before": {dest: None}, "after": {dest: demo[1]}}
+    assert retag["diff"] == check["diff"]
     assert retag["changed"] is True and not retag.get("failed"), retag.get("msg")
     # one manifest PUT of the same bytes, no blob traffic at all
     assert retag["manifests_copied"] == 1
@@ -198,6 +203,7 @@ def test_retag_in_place_idempotent_and_check_mode(mounted: dict[str, Any], plain
     assert retag["media_type"] == "application/vnd.docker.distribution.manifest.v2+json"
     assert plain.manifest(f"{ns}/app", "stable").content == plain.manifest("demo-app", "latest").content
     assert again["changed"] is False and again["previous_digest"] == {dest: demo[1]}
+    assert again["before"] == again["after"] == {dest: demo[1]}
     assert "diff" not in again
 
 
@@ -263,6 +269,10 @@ def test_keep_previous(mounted: dict[str, Any], multiarch: dict[str, Any], plain
     move = run["move"]
     assert move["changed"] is True and move["destinations"][0]["kept_previous"] is True
     assert move["previous_digest"] == {dest: old["digest"]}  # check mode wrote nothing in between
+    kept = f"{plain.host}/{ns}/kp:previous-stable-kr"
+    assert run["check"]["before"] == move["before"] == {kept: None, dest: old["digest"]}
+    assert run["check"]["after"] == move["after"] == {kept: old["digest"], dest: demo[1]}
+    assert run["first"]["before"] == {dest: None}  # nothing to keep yet
     assert plain.digest(f"{ns}/kp", "stable-kr") == demo[1]
     assert plain.digest(f"{ns}/kp", "previous-stable-kr") == old["digest"]
 
@@ -272,6 +282,7 @@ def test_expected_digest_mismatch_writes_nothing(plain: Registry, demo: tuple[st
     result = promote(source=demo[0], destination=f"{plain.host}/{ns}/guarded:v1", expected_digest=wrong)
     assert result["failed"] is True
     assert "expected_digest" in result["msg"] and wrong in result["msg"] and demo[1] in result["msg"]
+    assert result["option"] == "expected_digest" and result["digest"] == demo[1] and result["changed"] is False
     assert plain.digest(f"{ns}/guarded", "v1") is None
     assert not (plain.storage / ns / "guarded").exists()
     ok = promote(source=demo[0], destination=f"{plain.host}/{ns}/guarded:v1", expected_digest=demo[1])
@@ -289,9 +300,10 @@ def test_wrong_password_is_clear_and_never_shown(plain: Registry, secured: Regis
                                         "password": secret}},
     ]
     run = run_playbook(tasks)
-    for name, origin in (("by_dict", "registry_auth"), ("by_options", "username/password")):
+    for name, origin, option in (("by_dict", "registry_auth", "registry_auth"),
+                                 ("by_options", "username/password", "password")):
         msg = run[name]["msg"]
-        assert run[name]["failed"] is True
+        assert run[name]["failed"] is True and run[name]["option"] == option
         assert secured.host in msg and repr(AUTH[0]) in msg and origin in msg, msg
     verbose = run_playbook(tasks, args=("-vvv",), json_output=False)
     output = verbose.stdout + verbose.stderr
@@ -302,12 +314,17 @@ def test_wrong_password_is_clear_and_never_shown(plain: Registry, secured: Regis
 
     anonymous = promote(source=demo[0], destination=dest)
     assert anonymous["failed"] is True and "requires authentication" in anonymous["msg"]
+    assert "option" not in anonymous
 
 
 def test_missing_source_tag(plain: Registry, ns: str) -> None:
     result = promote(source=f"{plain.host}/demo-app:no-such-tag-{ns}", destination=f"{plain.host}/{ns}/x:v1")
     assert result["failed"] is True
     assert "option source" in result["msg"] and "MANIFEST_UNKNOWN" in result["msg"], result["msg"]
+    assert result["option"] == "source"
 
     bad = promote(source=f"{plain.host}/demo-app:latest", destination="http://nope/x:1")
-    assert bad["failed"] is True and "option destination" in bad["msg"]
+    assert bad["failed"] is True and "option destination" in bad["msg"] and bad["option"] == "destination"
+
+    low = promote(source=f"{plain.host}/demo-app:latest", destination=f"{plain.host}/{ns}/x:v1", chunk_size=10)
+    assert low["failed"] is True and low["option"] == "chunk_size"

@@ -45,6 +45,7 @@ def lifecycle(tmp_path_factory):
         guard("extend", store_dir, state="locked", duration="2h", reason="still flapping", owner="sre-lee"),
         guard("shorter", store_dir, state="locked", duration="1m", reason="shorter window"),
         guard("unlock_no_reason", store_dir, state="unlocked"),
+        guard("unlock_blank_reason", store_dir, state="unlocked", reason="   "),
         guard("unlock", store_dir, state="unlocked", reason="INC-42 fixed, approved by on-call", owner="sre-park"),
         guard("enforce_unlocked", store_dir, state="enforce"),
         guard("unlock_again", store_dir, state="unlocked", reason="again"),
@@ -53,31 +54,53 @@ def lifecycle(tmp_path_factory):
         guard("enforce_expired", store_dir, state="enforce"),
         guard("query", store_dir),
         guard("bad_duration", store_dir, state="locked", duration="5 minutes", reason="x"),
+        {**guard("relock_diff", store_dir, state="locked", duration="1h", reason="third rollback"), "diff": True},
+        guard("bad_slis", store_dir, state="evaluate", prometheus_url="http://127.0.0.1:1",
+              slis=[{"name": "errors", "query": "up"}]),
     ])
     return run
 
 
+def diff_of(result: dict) -> dict:
+    return result["diff"][0] if isinstance(result["diff"], list) else result["diff"]
+
+
 def test_check_mode_changes_nothing(lifecycle):
-    assert lifecycle["check_lock"]["changed"] is True and lifecycle["check_lock"]["decision"] == "locked"
+    check = lifecycle["check_lock"]
+    assert check["changed"] is True and check["decision"] == "locked"
+    assert check["before"] is None and check["after"]["status"] == "locked" and "diff" not in check
     empty = lifecycle["query_empty"]
-    assert empty["changed"] is False and empty["guard"]["status"] == "unlocked" and empty["history"] == []
+    assert empty["changed"] is False and empty["before"] is None and empty["after"] is None
+    assert empty["guard"]["status"] == "unlocked" and empty["history"] == []  # deprecated alias, never null
 
 
 def test_lock_records_who_why_and_until(lifecycle):
     result = lifecycle["lock"]
     assert result["changed"] is True and result["decision"] == "locked"
-    view = result["guard"]
+    view = result["after"]
+    assert result["before"] is None and result["guard"] == view  # deprecated alias
     assert view["status"] == "locked" and view["active"] is True and view["locked_by"] == "sre-kim"
     assert view["reason"] == "rollback of 2026.11.1+2" and view["duration"] == 3600
     assert 3590 < view["remaining_seconds"] <= 3600
     assert result["state_file"].endswith("/guard/prod-kr%2Fapp.json")
-    diff = result["diff"][0] if isinstance(result["diff"], list) else result["diff"]
-    assert diff["before"] == {} and diff["after"]["status"] == "locked"
+    diff = diff_of(result)
+    assert diff["before"] == {} and diff["after"] == view and diff["after_header"] == result["state_file"]
+
+
+def test_diff_only_in_diff_mode(lifecycle):
+    for task in ("extend", "shorter", "unlock", "query", "enforce_unlocked"):
+        assert "diff" not in lifecycle[task], task
+    relock = lifecycle["relock_diff"]
+    assert relock["decision"] == "extended" and relock["before"]["status"] == "expired"
+    assert relock["after"]["status"] == "locked" and relock["after"]["reason"] == "third rollback"
+    assert diff_of(relock)["before"] == relock["before"] and diff_of(relock)["after"] == relock["after"]
 
 
 def test_enforce_fails_with_reason_remaining_time_and_owner(lifecycle):
     result = lifecycle["enforce_locked"]
-    assert result["failed"] is True and result["decision"] == "blocked"
+    assert result["failed"] is True and result["decision"] == "blocked" and result["changed"] is False
+    assert result["before"] == result["after"] and result["after"]["locked_by"] == "sre-kim"
+    assert "option" not in result  # an active guard is no option's fault
     message = result["msg"]
     assert "qos_guard 'prod-kr/app' is active" in message
     assert "rollback of 2026.11.1+2" in message and "'sre-kim'" in message
@@ -87,27 +110,31 @@ def test_enforce_fails_with_reason_remaining_time_and_owner(lifecycle):
 def test_locking_again_extends_and_never_shortens(lifecycle):
     extend, shorter = lifecycle["extend"], lifecycle["shorter"]
     assert extend["changed"] is True and extend["decision"] == "extended"
-    assert extend["guard"]["until"] > lifecycle["lock"]["guard"]["until"]
-    assert extend["guard"]["locked_at"] == lifecycle["lock"]["guard"]["locked_at"]
-    assert extend["guard"]["locked_by"] == "sre-lee" and extend["guard"]["reason"] == "still flapping"
+    assert extend["before"]["until"] == lifecycle["lock"]["after"]["until"]
+    assert extend["after"]["until"] > lifecycle["lock"]["after"]["until"]
+    assert extend["after"]["locked_at"] == lifecycle["lock"]["after"]["locked_at"]
+    assert extend["after"]["locked_by"] == "sre-lee" and extend["after"]["reason"] == "still flapping"
     assert shorter["changed"] is False and shorter["decision"] == "none"
-    assert shorter["guard"]["until"] == extend["guard"]["until"]
+    assert shorter["after"]["until"] == extend["after"]["until"] and shorter["before"] == shorter["after"]
 
 
 def test_unlock_needs_a_reason_and_is_recorded(lifecycle):
     assert lifecycle["unlock_no_reason"]["failed"] is True
     assert "reason" in lifecycle["unlock_no_reason"]["msg"]
+    blank = lifecycle["unlock_blank_reason"]
+    assert blank["failed"] is True and blank["option"] == "reason" and "must not be empty" in blank["msg"]
     unlock = lifecycle["unlock"]
-    assert unlock["changed"] is True and unlock["guard"]["status"] == "unlocked"
-    assert unlock["guard"]["unlocked_by"] == "sre-park"
-    assert unlock["guard"]["unlock_reason"] == "INC-42 fixed, approved by on-call"
+    assert unlock["changed"] is True and unlock["after"]["status"] == "unlocked"
+    assert unlock["before"]["status"] == "locked"
+    assert unlock["after"]["unlocked_by"] == "sre-park"
+    assert unlock["after"]["unlock_reason"] == "INC-42 fixed, approved by on-call"
     assert not lifecycle["enforce_unlocked"].get("failed") and lifecycle["enforce_unlocked"]["decision"] == "allowed"
     assert lifecycle["unlock_again"]["changed"] is False
 
 
 def test_an_expired_but_uncleared_guard_still_blocks(lifecycle):
     result = lifecycle["enforce_expired"]
-    assert result["failed"] is True and result["guard"]["status"] == "expired"
+    assert result["failed"] is True and result["after"]["status"] == "expired"
     assert "window ended" in result["msg"] and "never evaluated" in result["msg"]
     assert "state=evaluate" in result["msg"] and "second rollback" in result["msg"]
 
@@ -122,6 +149,9 @@ def test_query_returns_the_history(lifecycle):
 def test_bad_duration_names_the_option(lifecycle):
     result = lifecycle["bad_duration"]
     assert result["failed"] is True and result["msg"].startswith("option duration: not a duration")
+    assert result["option"] == "duration"
+    bad_slis = lifecycle["bad_slis"]  # checked before the guard is read or Prometheus is asked
+    assert bad_slis["failed"] is True and bad_slis["option"] == "slis" and "errors" in bad_slis["msg"]
 
 
 def test_a_truncated_state_file_is_a_clear_error(tmp_path):
@@ -132,7 +162,7 @@ def test_a_truncated_state_file_is_a_clear_error(tmp_path):
     run = run_playbook([guard("query", str(tmp_path)), guard("enforce", str(tmp_path), state="enforce"),
                         guard("lock", str(tmp_path), state="locked", duration="5m", reason="x")])
     for task in ("query", "enforce", "lock"):
-        assert run[task]["failed"] is True
+        assert run[task]["failed"] is True and run[task]["state_file"] == str(path) and "option" not in run[task]
         assert f"state file {path} is corrupt" in run[task]["msg"] and "not valid JSON" in run[task]["msg"]
     assert path.read_text().startswith("{") and len(path.read_text()) == 60  # not replaced
 
@@ -164,7 +194,8 @@ def test_evaluate_unlocks_healthy_extends_broken_and_keeps_no_data(lab, tmp_path
                            reason="window still running"))
         early = run_playbook([*locks, evaluate("early", "later")])
         assert early["early"]["decision"] == "waiting" and early["early"]["evaluation"] is None
-        assert early["early"]["changed"] is False and early["early"]["guard"]["remaining_seconds"] > 3500
+        assert early["early"]["changed"] is False and early["early"]["after"]["remaining_seconds"] > 3500
+        assert early["early"]["before"] == early["early"]["after"]
 
         traffic.wait_until_elapsed(8)  # 5 s rate windows full of data; the 2 s windows have passed
         run = run_playbook([
@@ -182,15 +213,15 @@ def test_evaluate_unlocks_healthy_extends_broken_and_keeps_no_data(lab, tmp_path
 
     healthy = run["healthy"]
     assert healthy["verdict"] == "pass" and healthy["decision"] == "unlocked" and healthy["changed"] is True
-    assert healthy["guard"]["status"] == "unlocked"
-    assert healthy["guard"]["unlock_reason"].startswith("SLOs passed")
+    assert healthy["before"]["status"] == "expired" and healthy["after"]["status"] == "unlocked"
+    assert healthy["after"]["unlock_reason"].startswith("SLOs passed") and "diff" not in healthy
     assert healthy["evaluation"]["results"][0]["value"] == 0.0
     assert not run["enforce_healthy"].get("failed")
 
     broken = run["broken"]
     assert broken["verdict"] == "fail" and broken["decision"] == "extended" and broken["changed"] is True
-    assert 3590 < broken["guard"]["remaining_seconds"] <= 3600
-    assert broken["guard"]["reason"].startswith("SLOs failed")
+    assert 3590 < broken["after"]["remaining_seconds"] <= 3600
+    assert broken["after"]["reason"].startswith("SLOs failed")
     assert 0.15 < broken["evaluation"]["results"][0]["value"] < 0.45
     assert broken["history"][-1]["event"] == "extended"
     assert run["broken_check"]["decision"] == "extended"  # check mode: same judgement, nothing written
@@ -198,5 +229,5 @@ def test_evaluate_unlocks_healthy_extends_broken_and_keeps_no_data(lab, tmp_path
 
     missing = run["missing"]
     assert missing["verdict"] == "inconclusive" and missing["decision"] == "kept" and missing["changed"] is False
-    assert missing["guard"]["status"] == "expired" and missing["guard"]["last_evaluation"]["verdict"] == "inconclusive"
+    assert missing["after"]["status"] == "expired" and missing["after"]["last_evaluation"]["verdict"] == "inconclusive"
     assert run["enforce_missing"]["failed"] is True and "inconclusive" in run["enforce_missing"]["msg"]

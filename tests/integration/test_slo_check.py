@@ -74,6 +74,19 @@ def threshold_slis(pool: str, window: str = "15s") -> list[dict]:
             {"name": "p95_latency", "query": p95(pool, window), "max": 0.25}]
 
 
+def counts(pool: str, window: str, bad: bool = False) -> str:
+    """A ratio indicator's count: no ``or vector(0)``, the module reads a missing 5xx series as 0 errors."""
+    code = ',code=~"5.."' if bad else ""
+    return f'sum(increase(http_requests_total{{pool="{pool}",path="/"{code}}}[{window}]))'
+
+
+def ratio_mw_sli(canary: str, baseline: str) -> dict:
+    return {"name": "error_ratio", "judge": "mann_whitney", "bad_query": counts(canary, "5s", bad=True),
+            "total_query": counts(canary, "5s"), "baseline_bad_query": counts(baseline, "5s", bad=True),
+            "baseline_total_query": counts(baseline, "5s"), "min_events": 100, "range": "45s", "step": "5s",
+            "min_samples": 9, "max_ratio": 1.5, "critical": True}
+
+
 def mw_sli(canary: str, baseline: str) -> dict:
     return {"name": "error_rate", "judge": "mann_whitney", "query": error_rate(canary, "5s"),
             "baseline_query": error_rate(baseline, "5s"), "range": "45s", "step": "5s", "min_samples": 9,
@@ -414,6 +427,14 @@ def seq_sli(canary: str, baseline: str, since, **options) -> dict:
             "baseline_total_query": since_start(baseline), "max_ratio": 1.2, "critical": True, **options}
 
 
+def seq_ratio_sli(canary: str, baseline: str, since, **options) -> dict:
+    return {"name": "errors", "judge": "sequential", "since": since,
+            "bad_query": counts(canary, "$__range", bad=True), "total_query": counts(canary, "$__range"),
+            "baseline_bad_query": counts(baseline, "$__range", bad=True),
+            "baseline_total_query": counts(baseline, "$__range"), "min_events": 200, "max_ratio": 1.2,
+            "critical": True, **options}
+
+
 @pytest.fixture(scope="module")
 def seq_run(demo):
     """Two rollout "steps" a few seconds apart, the second carrying the first's looks as history."""
@@ -422,6 +443,8 @@ def seq_run(demo):
     since_text = datetime.datetime.fromtimestamp(since, tz=datetime.timezone.utc).isoformat()  # noqa: UP017
     return run_playbook([
         task("double", demo.url, [seq_sli(demo.pool("double"), stable, since)]),
+        task("double_ratio", demo.url, [seq_ratio_sli(demo.pool("double"), stable, since)]),
+        task("healthy_ratio", demo.url, [seq_ratio_sli(demo.pool("healthy"), demo.pool("healthy"), since)]),
         {**task("equal_step1", demo.url, [seq_sli(demo.pool("equal"), stable, since)]), "register": "step1"},
         {"name": "next step", "ansible.builtin.wait_for": {"timeout": 3}},
         task("equal_step2", demo.url, [seq_sli(demo.pool("equal"), stable, since_text, final=True,
@@ -449,6 +472,21 @@ def test_sequential_fails_a_doubled_error_rate(seq_run):
     window = float(entry["range"].removesuffix("s"))  # since the traffic started: that many seconds at MW_RATE
     assert 0.75 * window * MW_RATE < entry["looks"][0][1] < 1.1 * window * MW_RATE
     assert "errors (fail): canary error rate is above max_ratio 1.2 x baseline" in result["msg"]
+
+
+def test_sequential_ratio_indicator_uses_the_counts(seq_run):
+    result = seq_run["double_ratio"]
+    assert result["failed"] is True and result["verdict"] == "fail"
+    entry = result["results"][0]
+    assert entry["decision"] == "fail" and entry["query"] is None and "$__range" not in entry["bad_query"]
+    assert entry["looks"][0] == [entry["events"][key] for key in ("bad_query", "total_query", "baseline_bad_query",
+                                                                  "baseline_total_query")]
+    # a healthy pool has no 5xx series at all: 0 errors on both sides, not "no data"
+    healthy = seq_run["healthy_ratio"]
+    assert not healthy.get("failed"), healthy.get("msg")
+    entry = healthy["results"][0]
+    assert entry["verdict"] == "pass" and entry["no_data"] is False and entry["decision"] == "continue"
+    assert entry["events"]["bad_query"] == 0.0 and entry["events"]["total_query"] > 200
 
 
 def test_sequential_equal_pools_continue_then_pass_with_history(seq_run):
@@ -482,6 +520,8 @@ def mw_run(demo):
         task("equal", demo.url, [mw_sli(demo.pool("equal"), stable)]),
         task("noise", demo.url, [mw_sli(demo.pool("noise"), stable)]),
         task("double", demo.url, [mw_sli(demo.pool("double"), stable)]),
+        task("double_ratio", demo.url, [ratio_mw_sli(demo.pool("double"), stable)]),
+        task("equal_ratio", demo.url, [ratio_mw_sli(demo.pool("equal"), stable)]),
         task("double_threshold", demo.url, [{"name": "error_rate", "query": error_rate(demo.pool("double"), "30s"),
                                              "baseline_query": error_rate(stable, "30s"), "max_ratio": 1.5}]),
     ])
@@ -523,6 +563,16 @@ def test_double_error_rate_fails(mw_run):
     assert 0.05 < entry["ci_lower"] <= entry["hodges_lehmann"] <= entry["ci_upper"]
     assert 1.5 < entry["ratio"] < 2.7
     assert "error_rate (fail): canary is higher than baseline" in result["msg"]
+
+
+def test_ratio_indicator_with_mann_whitney(mw_run):
+    double = mw_run["double_ratio"]
+    assert double["failed"] is True and double["verdict"] == "fail"
+    entry = _mw_entry(double)
+    assert entry["classification"] == "High" and 1.5 < entry["ratio"] < 2.7 and entry["query"] is None
+    equal = mw_run["equal_ratio"]
+    assert not equal.get("failed"), equal.get("msg")
+    assert equal["verdict"] == "pass" and 0.67 < _mw_entry(equal)["ratio"] < 1.5
 
 
 def test_double_error_rate_fails_the_threshold_ratio_too(mw_run):

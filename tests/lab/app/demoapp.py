@@ -17,6 +17,9 @@ Environment:
   APP_POOL          label reported in /metrics and the X-App-Pool header (default empty)
 
 Endpoints: `/` (version), `/healthz`, `/metrics` (Prometheus text format).
+
+Health checks are not user requests: `/healthz` is counted in `http_health_checks_total`, not in
+`http_requests_total`, so a router's health checks alone never make an error ratio look healthy.
 """
 from __future__ import annotations
 
@@ -47,13 +50,14 @@ class Settings:
 
 
 class Metrics:
-    """Request counter by code and version, latency histogram by version."""
+    """User-request counter by path and code, health-check counter by code, latency histogram of `/`."""
 
     def __init__(self, version: str, pool: str) -> None:
         self.version = version
         self.pool = pool
         self.lock = threading.Lock()
         self.requests: dict[tuple[str, str], int] = {}
+        self.health_checks: dict[str, int] = {}
         self.bucket_counts = [0] * len(BUCKETS)
         self.count = 0
         self.total = 0.0
@@ -71,15 +75,25 @@ class Metrics:
                 if seconds <= bound:
                     self.bucket_counts[i] += 1
 
+    def observe_health_check(self, code: int) -> None:
+        with self.lock:
+            self.health_checks[str(code)] = self.health_checks.get(str(code), 0) + 1
+
     def render(self) -> str:
         labels = f'version="{self.version}",pool="{self.pool}"'
         out = [
-            "# HELP http_requests_total Requests served, by path and status code.",
+            "# HELP http_requests_total User requests served (health checks excluded), by path and status code.",
             "# TYPE http_requests_total counter",
         ]
         with self.lock:
             for (path, code), n in sorted(self.requests.items()):
                 out.append(f'http_requests_total{{{labels},path="{path}",code="{code}"}} {n}')
+            out += [
+                "# HELP http_health_checks_total Health checks (/healthz) answered, by status code.",
+                "# TYPE http_health_checks_total counter",
+            ]
+            for code, n in sorted(self.health_checks.items()):
+                out.append(f'http_health_checks_total{{{labels},code="{code}"}} {n}')
             out += [
                 "# HELP http_request_duration_seconds Latency of `/` requests.",
                 "# TYPE http_request_duration_seconds histogram",
@@ -132,7 +146,7 @@ def make_handler(settings: Settings, metrics: Metrics) -> type[BaseHTTPRequestHa
             if path == "/healthz":
                 code = 200 if settings.healthy else 503
                 self.send_body(code, "ok\n" if settings.healthy else "unhealthy\n")
-                metrics.observe(path, code, time.monotonic() - start)
+                metrics.observe_health_check(code)
                 return
             if path != "/":
                 self.send_body(404, "not found\n")

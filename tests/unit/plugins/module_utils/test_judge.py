@@ -164,6 +164,14 @@ def test_remove_outliers_matches_iqr_rule_with_factor_3(seed):
     assert len(expected) < len(data)
 
 
+def test_outlier_fences_use_commons_math_percentiles():
+    # StatUtils.percentile: position p * (n + 1) / 100, clamped to the minimum / maximum, linear in between;
+    # for [1, 2, 3, 4]: Q1 at position 1.25 -> 1.25, Q3 at 3.75 -> 3.75, P1 (0.05) -> 1, P99 (4.95) -> 4
+    lower, upper = _judge._outlier_fences([4.0, 1.0, 3.0, 2.0], 0.01, reduce_sensitivity=False)
+    assert lower == pytest.approx(1.25 - 0.025) and upper == pytest.approx(3.75 + 0.025)
+    assert _judge._outlier_fences([4.0, 1.0, 3.0, 2.0], 0.01, reduce_sensitivity=True) == (1.0, 4.0)
+
+
 def test_remove_outliers_reduce_sensitivity_keeps_rare_spikes():
     # mostly-zero error series: IQR is 0, the plain rule would throw every error burst away
     series = [0.0] * 27 + [0.5] * 3
@@ -397,12 +405,16 @@ def test_result_as_dict():
     assert set(result.as_dict()) >= {"p_value", "hodges_lehmann", "ratio", "experiment_count", "removed_outliers"}
 
 
+class _MissingDependency:
+    def problem(self):
+        return "No module named 'scipy'"
+
+
 def test_missing_scipy_raises(monkeypatch):
-    monkeypatch.setattr(_judge, "HAS_SCIPY", False)
-    monkeypatch.setattr(_judge, "SCIPY_IMPORT_ERROR", "Traceback: No module named 'scipy'")
+    monkeypatch.setattr(_judge, "SCIPY", _MissingDependency())  # the one check, _deps.SCIPY
     with pytest.raises(MissingScipyError) as info:
         mann_whitney_classify([1.0, 2.0], [1.0, 3.0])
-    assert info.value.import_error == "Traceback: No module named 'scipy'"
+    assert info.value.import_error == "No module named 'scipy'"
 
 
 def test_broken_scipy_stats_raises(monkeypatch):
@@ -418,8 +430,7 @@ def test_module_imports_without_scipy(monkeypatch):
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look the module up while it loads
     spec.loader.exec_module(module)
-    assert module.HAS_SCIPY is False
-    assert "ImportError" in module.SCIPY_IMPORT_ERROR or "ModuleNotFoundError" in module.SCIPY_IMPORT_ERROR
+    assert module.SCIPY.problem() == "No module named 'scipy'"
     assert module.threshold_verdict(2, max_=1)[0] == "fail"
     assert module.hodges_lehmann([2, 3], [1]) == 1.5
     with pytest.raises(module.MissingScipyError):

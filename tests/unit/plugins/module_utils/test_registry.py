@@ -17,10 +17,14 @@ from ansible_collections.progressive.delivery.plugins.module_utils._registry imp
     Credentials,
     ImageReference,
     Manifest,
+    Promoter,
+    PromotionError,
     RegistryAuthError,
     RegistryClient,
+    RegistryNotFound,
     RegistryUnavailable,
     Response,
+    compute_digest,
     credentials_for,
     docker_config_auths,
     manifest_blobs,
@@ -31,6 +35,7 @@ from ansible_collections.progressive.delivery.plugins.module_utils._registry imp
     registry_auth_secrets,
     registry_base_url,
 )
+from ansible_collections.progressive.delivery.plugins.module_utils._result import ModuleFailure
 
 DIGEST = "sha256:" + "a" * 64
 
@@ -215,6 +220,14 @@ def test_bearer_wrong_password_names_user_not_password() -> None:
     message = str(info.value)
     assert "'ci'" in message and "reg.example.com" in message and "registry_auth" in message
     assert "s3cret-wrong" not in message
+    assert info.value.option == "registry_auth"
+
+
+@pytest.mark.parametrize(("origin", "option"), [
+    ("registry_auth['r.io']", "registry_auth"), ("username/password", "password"),
+    ("docker_config /x/config.json auths['r.io']", "docker_config")])
+def test_credentials_name_the_option_they_came_from(origin: str, option: str) -> None:
+    assert Credentials("u", "p", origin).option == option
 
 
 def test_basic_auth_is_sent_preemptively_after_challenge() -> None:
@@ -244,3 +257,103 @@ def test_transient_errors_are_retried_then_reported() -> None:
     with pytest.raises(RegistryUnavailable, match=r"gave up after 3 attempts.*UNAVAILABLE: busy"):
         registry.get_manifest("a", "v1")
     assert len(attempts) == 3
+
+
+# --------------------------------------------------------------------------------------------------
+# promotion (one repository, in memory: retags, keep_previous, check mode, failures)
+# --------------------------------------------------------------------------------------------------
+def manifest_of(text: str) -> Manifest:
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [], "x": text}).encode()
+    return Manifest(body, OCI_INDEX, compute_digest(body))
+
+
+class MemoryRegistry:
+    """One registry client in memory: manifests by digest, tags by (repository, tag)."""
+
+    registry = "r.io"
+
+    def __init__(self, fail_put_on: str | None = None) -> None:
+        self.manifests: dict[str, Manifest] = {}
+        self.tags: dict[tuple[str, str], str] = {}
+        self.puts: list[str] = []
+        self.fail_put_on = fail_put_on
+
+    def push(self, repository: str, tag: str, manifest: Manifest) -> None:
+        self.manifests[manifest.digest] = manifest
+        self.tags[(repository, tag)] = manifest.digest
+
+    def get_manifest(self, repository: str, reference: str) -> Manifest:
+        digest = self.tags.get((repository, reference), reference)
+        if digest not in self.manifests:
+            raise RegistryNotFound(f"{repository}:{reference}: MANIFEST_UNKNOWN")
+        return self.manifests[digest]
+
+    def manifest_digest(self, repository: str, reference: str) -> str | None:
+        return self.tags.get((repository, reference))
+
+    def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> None:
+        if reference == self.fail_put_on:
+            raise RegistryUnavailable(f"PUT manifest {repository}:{reference}: HTTP 503")
+        self.puts.append(reference)
+        self.push(repository, reference, manifest)
+
+
+def promoter_with(memory: MemoryRegistry) -> Promoter:
+    return Promoter(lambda _registry: memory)  # type: ignore[arg-type,return-value]
+
+
+def ref(tag: str) -> ImageReference:
+    return ImageReference("r.io", "app", tag)
+
+
+@pytest.fixture()
+def memory() -> MemoryRegistry:
+    registry = MemoryRegistry()
+    registry.push("app", "v2", manifest_of("v2"))
+    registry.push("app", "stable", manifest_of("v1"))
+    return registry
+
+
+def test_promote_reports_before_and_after_of_every_reference_it_moves(memory: MemoryRegistry) -> None:
+    old, new = memory.tags[("app", "stable")], memory.tags[("app", "v2")]
+    promotion = promoter_with(memory).promote(ref("v2"), [ref("stable"), ref("fresh")], keep_previous="previous")
+    assert promotion.changed is True
+    assert promotion.before() == {"r.io/app:previous": None, "r.io/app:stable": old, "r.io/app:fresh": None}
+    assert promotion.after() == {"r.io/app:previous": old, "r.io/app:stable": new, "r.io/app:fresh": new}
+    assert memory.tags[("app", "previous")] == old and memory.tags[("app", "stable")] == new
+    assert memory.puts == ["previous", "stable", "fresh"]  # the previous digest is kept before the tag moves
+    again = promoter_with(memory).promote(ref("v2"), [ref("stable")], keep_previous="previous")
+    assert again.changed is False and again.before() == again.after() == {"r.io/app:stable": new}
+    assert again.keeps == [None]
+
+
+def test_check_mode_reads_only_and_predicts_keep_previous(memory: MemoryRegistry) -> None:
+    old = memory.tags[("app", "stable")]
+    memory.push("app", "previous", memory.manifests[old])  # already where keep_previous would point it
+    promotion = promoter_with(memory).promote(ref("v2"), [ref("stable")], keep_previous="previous", check_mode=True)
+    assert promotion.changed is True and memory.puts == []
+    assert promotion.keeps[0] is not None and promotion.keeps[0].needed is False
+    assert promotion.before()["r.io/app:previous"] == promotion.after()["r.io/app:previous"] == old
+
+
+def test_expected_digest_mismatch_is_a_module_failure_naming_the_option(memory: MemoryRegistry) -> None:
+    with pytest.raises(ModuleFailure) as failure:
+        promoter_with(memory).promote(ref("v2"), [ref("stable")], expected_digest="sha256:" + "0" * 64)
+    assert failure.value.option == "expected_digest" and failure.value.result["changed"] is False
+    assert failure.value.result["digest"] == memory.tags[("app", "v2")] and memory.puts == []
+
+
+def test_a_missing_source_names_the_source_option(memory: MemoryRegistry) -> None:
+    with pytest.raises(RegistryNotFound) as error:
+        promoter_with(memory).promote(ref("nope"), [ref("stable")])
+    assert error.value.option == "source" and "option source" in str(error.value)
+
+
+def test_a_failure_midway_carries_what_was_done(memory: MemoryRegistry) -> None:
+    memory.fail_put_on = "second"
+    new = memory.tags[("app", "v2")]
+    with pytest.raises(PromotionError) as error:
+        promoter_with(memory).promote(ref("v2"), [ref("first"), ref("second"), ref("third")])
+    done = error.value.promotion
+    assert "HTTP 503" in str(error.value) and done.changed is True
+    assert done.before() == {"r.io/app:first": None} and done.after() == {"r.io/app:first": new}

@@ -147,3 +147,20 @@ def test_contract_module_names_the_option_of_ansibles_own_validation_errors(args
         ContractModule(argument_spec=spec, mutually_exclusive=[("count", "size")])
     assert exited.value.payload["option"] == option, exited.value.payload
     assert exited.value.payload["msg"]
+
+
+def test_contract_module_leaves_later_failures_alone(monkeypatch):
+    """After validation, a failure's message may mention an option by chance: it is not "the option at fault"."""
+    from ansible.module_utils.testing import patch_module_args
+
+    from ansible_collections.progressive.delivery.plugins.module_utils._result import ContractModule
+
+    def fail_json(self, **payload):
+        raise Exited("fail", payload)
+
+    monkeypatch.setattr("ansible.module_utils.basic.AnsibleModule.fail_json", fail_json)
+    with patch_module_args({"name": "x"}):
+        module = ContractModule(argument_spec={"name": {"type": "str"}, "wait": {"type": "int"}})
+    with pytest.raises(Exited) as exited:
+        module.fail_json(msg="the lock of x is busy; set wait to wait for it")
+    assert "option" not in exited.value.payload

@@ -2,7 +2,7 @@
 # Copyright (c) 2026, progressive.delivery contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Unit tests for plugins/module_utils/_state_store.py, and a tight multi-process race of deploy_lock's logic."""
+"""Unit tests for plugins/module_utils/_state_store.py, and a tight multi-process race of the lock (_lock.py)."""
 from __future__ import annotations
 
 import json
@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from ansible_collections.progressive.delivery.plugins.module_utils._lock import DeployLock, LockBusy, new_record
 from ansible_collections.progressive.delivery.plugins.module_utils._state_store import (
     CorruptStateError,
     StateStore,
@@ -22,7 +23,6 @@ from ansible_collections.progressive.delivery.plugins.module_utils._state_store 
     format_remaining,
     safe_filename,
 )
-from ansible_collections.progressive.delivery.plugins.modules import deploy_lock
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,28 +147,31 @@ def test_format_remaining(seconds, text):
     assert format_remaining(seconds) == text
 
 
+def test_errors_name_store_dir_only_when_the_directory_is_at_fault(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StateStoreError, match="option store_dir") as error:
+        StateStore(str(blocker), "lock").write("a", {"x": 1})
+    assert error.value.option == "store_dir"
+    store = StateStore(str(tmp_path / "ok"), "lock")
+    store.write("a", {"x": 1})
+    Path(store.path("a")).write_text("{")
+    with pytest.raises(CorruptStateError) as corrupt:
+        store.read("a")
+    assert corrupt.value.option is None
+
+
 # ---------------------------------------------------------------------------------------------
-# deploy_lock's logic racing in real processes (the integration test races real `ansible` processes)
+# the lock's logic racing in real processes (the integration test races real `ansible` processes)
 # ---------------------------------------------------------------------------------------------
-class FakeModule:
-    check_mode = False
-    _diff = False
-
-    def __init__(self) -> None:
-        self.warnings: list[str] = []
-
-    def warn(self, text: str) -> None:
-        self.warnings.append(text)
-
-
 def _race(directory: str, name: str, owner: str, barrier, results) -> None:
-    module = FakeModule()
-    lock = deploy_lock.DeployLock(module, StateStore(directory, "lock"), name, owner, 60.0)  # type: ignore
+    warnings: list[str] = []
+    lock = DeployLock(StateStore(directory, "lock"), name, owner, 60.0, warn=warnings.append)
     barrier.wait()
     try:
-        result = lock.try_acquire(force=False)
-        results.put((owner, "won", result["taken_over"], module.warnings))
-    except deploy_lock.LockBusy as exc:
+        outcome = lock.try_acquire(force=False)
+        results.put((owner, "won", outcome.taken_over, warnings))
+    except LockBusy as exc:
         results.put((owner, "busy", exc.record.get("owner"), []))
 
 
@@ -196,7 +199,7 @@ def test_exactly_one_of_many_racing_processes_wins(tmp_path, round_):
 def test_only_one_racer_takes_over_a_stale_lock(tmp_path):
     store = StateStore(str(tmp_path), "lock")
     past = time.time() - 120
-    store.write("stale", deploy_lock.new_record("stale", "dead-job", 60.0, past, "gone"))
+    store.write("stale", new_record("stale", "dead-job", 60.0, past, "gone"))
     outcomes = _run_round(str(tmp_path), "stale", 12)
     winners = [outcome for outcome in outcomes if outcome[1] == "won"]
     assert len(winners) == 1, outcomes

@@ -9,13 +9,14 @@ import math
 
 import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible_collections.progressive.delivery.plugins.module_utils import _slo
+from ansible_collections.progressive.delivery.plugins.module_utils import _deps, _slo
 from ansible_collections.progressive.delivery.plugins.module_utils._prometheus import (
     PrometheusRejected,
     PrometheusUnavailable,
     QueryResult,
     Series,
 )
+from ansible_collections.progressive.delivery.plugins.module_utils._result import ModuleFailure
 from ansible_collections.progressive.delivery.plugins.modules import slo_check
 
 from tests.module_docs import documented_options
@@ -458,25 +459,19 @@ def test_other_judges_return_null_sequential_fields():
 # ---------------------------------------------------------------------------------------------
 # scipy is only required for mann_whitney
 # ---------------------------------------------------------------------------------------------
-class FailingModule:
-    def __init__(self):
-        self.failures = []
-
-    def fail_json(self, **kwargs):
-        self.failures.append(kwargs)
+class _NoScipy(_deps.Dependency):
+    def problem(self):
+        return "No module named 'scipy'"
 
 
 def test_missing_scipy_fails_only_for_mann_whitney(monkeypatch):
-    monkeypatch.setattr(_slo, "HAS_SCIPY", False)
-    monkeypatch.setattr(_slo, "SCIPY_IMPORT_ERROR", "Traceback: No module named 'scipy'")
+    monkeypatch.setattr(_slo, "SCIPY", _NoScipy("scipy", "scipy", "1.11"))
     threshold = _slo.Indicator(0, sli(max=1))
-    module = FailingModule()
-    _slo.check_scipy(module, [threshold])
-    assert module.failures == []
+    _slo.require_scipy([threshold])  # nothing needs scipy: no failure
 
     mw = _slo.Indicator(1, sli(name="cmp", judge="mann_whitney", baseline_query="b"))
-    _slo.check_scipy(module, [threshold, mw])
-    assert len(module.failures) == 1
-    failure = module.failures[0]
-    assert "scipy" in failure["msg"] and "mann_whitney (cmp)" in failure["msg"]
-    assert failure["exception"] == "Traceback: No module named 'scipy'"
+    with pytest.raises(ModuleFailure) as info:
+        _slo.require_scipy([threshold, mw])
+    failure = info.value.as_result()
+    assert "scipy >= 1.11" in failure["msg"] and "mann_whitney (cmp)" in failure["msg"]
+    assert failure["exception"] == "No module named 'scipy'" and failure["option"] == "slis"
