@@ -152,7 +152,6 @@ def test_contract_module_names_the_option_of_ansibles_own_validation_errors(args
 def test_contract_module_leaves_later_failures_alone(monkeypatch):
     """After validation, a failure's message may mention an option by chance: it is not "the option at fault"."""
     from ansible.module_utils.testing import patch_module_args
-
     from ansible_collections.progressive.delivery.plugins.module_utils._result import ContractModule
 
     def fail_json(self, **payload):
