@@ -18,7 +18,9 @@ what the ordering buys. Needs the lab (`make lab-up`) and wrk.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import io
 import json
 import os
 import re
@@ -28,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +39,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / ".build"))
-from ansible_collections.progressive.delivery.plugins.module_utils._routers import (  # noqa: E402
-    BREAK_BEFORE_MAKE_ENV,
-)
+from ansible.module_utils.testing import patch_module_args  # noqa: E402
+from ansible_collections.progressive.delivery.plugins.module_utils._routers import haproxy as haproxy_adapter  # noqa: E402
+from ansible_collections.progressive.delivery.plugins.module_utils._weights import make_before_break  # noqa: E402
+from ansible_collections.progressive.delivery.plugins.modules import canary_shift  # noqa: E402
 
 from tests.lab import lab as labmod  # noqa: E402
 from tests.lab.routers import OwnHAProxy, OwnNginx  # noqa: E402
@@ -101,24 +105,52 @@ def parse_wrk(output: str) -> tuple[int, int, str]:
     return total, non2xx + sum(errors.values()), detail
 
 
+def break_before_make(before: dict[str, int], after: dict[str, int]) -> list[tuple[str, int]]:
+    """The wrong order on purpose: every server that loses first, then every server that gains."""
+    steps = make_before_break(before, after)
+    gains = [step for step in steps if step[1] > before.get(step[0], 0)]
+    return [step for step in steps if step not in gains] + gains
+
+
+def walk_in_process(options: dict[str, Any], rounds: int, walk: tuple[int, ...]) -> list[float]:
+    """canary_shift's main() in this process for every step, with the HAProxy adapter's order replaced."""
+    seconds = []
+    original = haproxy_adapter.ordered_updates
+    haproxy_adapter.ordered_updates = break_before_make
+    try:
+        for _round in range(rounds):
+            for weight in walk:
+                start = time.monotonic()
+                out = io.StringIO()
+                with patch_module_args({**options, "weight": weight}), contextlib.redirect_stdout(out), \
+                        contextlib.suppress(SystemExit):
+                    canary_shift.main()
+                seconds.append(time.monotonic() - start)
+                result = json.loads(out.getvalue())
+                if result.get("failed"):
+                    raise SystemExit(f"break-before-make walk failed: {result['msg']}")
+    finally:
+        haproxy_adapter.ordered_updates = original
+    return seconds
+
+
 def run_mode(mode: str, rounds: int, connections: int, walk: tuple[int, ...] = WALK) -> Outcome:
     workdir = Path(labmod.lab_dir()) / f"bench-shift-{uuid.uuid4().hex[:8]}"
     workdir.mkdir(parents=True)
     router, url, options = start_router(mode, workdir)
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
-    if mode.endswith("break-before-make"):
-        env[BREAK_BEFORE_MAKE_ENV] = "1"
+    in_process = mode.endswith("break-before-make")
+    proc = None
+    shifts: list[float] = []
     wrk = None
     if connections:
         wrk = subprocess.Popen(["wrk", "-t2", f"-c{connections}", "-d3600s", url], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "walk.yml"
-            path.write_text(json.dumps(playbook(options, rounds, walk)))
-            proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "-e",
-                                   f"ansible_python_interpreter={VENV_BIN / 'python'}", str(path)],
-                                  cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+        if in_process:
+            shifts = sorted(walk_in_process(options, rounds, walk))
+        else:
+            proc = run_playbook_walk(options, rounds, walk, env)
     finally:
         wrk_out = "0 requests in"
         if wrk is not None:
@@ -126,14 +158,26 @@ def run_mode(mode: str, rounds: int, connections: int, walk: tuple[int, ...] = W
             wrk_out, _err = wrk.communicate(timeout=30)
         router.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    if proc.returncode:
-        raise SystemExit(f"{mode}: ansible-playbook failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
-    entries = json.loads(proc.stdout[proc.stdout.index("{"):])["plays"][0]["tasks"]
-    shifts = sorted(task_seconds(e) for e in entries if e["task"]["name"].startswith("shift "))
-    commands = [task_seconds(e) for e in entries if e["task"]["name"].startswith("command ")]
+    commands = [float("nan")]
+    if proc is not None:
+        if proc.returncode:
+            raise SystemExit(f"{mode}: ansible-playbook failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+        entries = json.loads(proc.stdout[proc.stdout.index("{"):])["plays"][0]["tasks"]
+        shifts = sorted(task_seconds(e) for e in entries if e["task"]["name"].startswith("shift "))
+        commands = [task_seconds(e) for e in entries if e["task"]["name"].startswith("command ")]
     total, failed, detail = parse_wrk(wrk_out)
     return Outcome(mode, total, failed, detail, statistics.median(shifts),
                    shifts[min(len(shifts) - 1, int(0.95 * len(shifts)))], statistics.median(commands))
+
+
+def run_playbook_walk(options: dict[str, Any], rounds: int, walk: tuple[int, ...],
+                      env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "walk.yml"
+        path.write_text(json.dumps(playbook(options, rounds, walk)))
+        return subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "-e",
+                               f"ansible_python_interpreter={VENV_BIN / 'python'}", str(path)],
+                              cwd=ROOT, env=env, capture_output=True, text=True, check=False)
 
 
 def main() -> int:

@@ -41,35 +41,102 @@ options:
     type: str
   kubeconfig:
     description:
-      - Path to a kubeconfig file. If not set, the file named by the E(KUBECONFIG) environment variable or
-        C(~/.kube/config) is used, or the in-cluster service account when neither exists and the module runs in a pod.
-      - Not read when only O(host) is given.
-    type: path
+      - Path to a kubeconfig file, or the kubeconfig itself as a dictionary. Can also be set with the
+        E(K8S_AUTH_KUBECONFIG) environment variable.
+      - If not set (and O(host) with O(api_key) is not a whole connection), the in-cluster service account is
+        tried first, then the file named by E(KUBECONFIG) or C(~/.kube/config).
+      - These connection options are kubernetes.core's (C(kubernetes.core.k8s_auth_options)); the client is
+        configured by kubernetes.core's own code.
+    type: raw
   context:
     description:
-      - The kubeconfig context to use. If not set, the current context of the kubeconfig.
+      - The kubeconfig context to use. If not set, the current context of the kubeconfig. Can also be set with
+        E(K8S_AUTH_CONTEXT).
     type: str
   host:
     description:
-      - URL of the Kubernetes API server, for example V(https://k8s.example.com:6443).
-      - Without O(kubeconfig) and O(context), O(host) with O(api_key) is the whole connection; with them it
-        overrides the kubeconfig's server.
+      - URL of the Kubernetes API server, for example V(https://k8s.example.com:6443). Can also be set with
+        E(K8S_AUTH_HOST).
+      - O(host) with O(api_key) (or O(username) and O(password), or O(client_cert) and O(client_key)) is the
+        whole connection; otherwise it overrides the kubeconfig's server.
     type: str
   api_key:
     description:
       - Bearer token to authenticate with, sent in the C(Authorization) header. Overrides the kubeconfig's
-        credentials.
+        credentials. Can also be set with E(K8S_AUTH_API_KEY).
+    type: str
+  username:
+    description:
+      - User name for basic authentication. Can also be set with E(K8S_AUTH_USERNAME).
+    type: str
+  password:
+    description:
+      - Password for basic authentication. Can also be set with E(K8S_AUTH_PASSWORD).
     type: str
   validate_certs:
     description:
-      - Whether to check the API server's TLS certificate.
+      - Whether to check the API server's TLS certificate. Can also be set with E(K8S_AUTH_VERIFY_SSL).
       - If not set, the kubeconfig's setting (C(insecure-skip-tls-verify)) applies, otherwise V(true).
     type: bool
+    aliases: [verify_ssl]
   ca_cert:
     description:
       - Path to a CA certificate bundle to check the API server's certificate with, instead of the kubeconfig's or
-        the system's.
+        the system's. Can also be set with E(K8S_AUTH_SSL_CA_CERT).
     type: path
+    aliases: [ssl_ca_cert]
+  client_cert:
+    description:
+      - Path to a client certificate to authenticate with. Can also be set with E(K8S_AUTH_CERT_FILE).
+    type: path
+    aliases: [cert_file]
+  client_key:
+    description:
+      - Path to the key of O(client_cert). Can also be set with E(K8S_AUTH_KEY_FILE).
+    type: path
+    aliases: [key_file]
+  proxy:
+    description:
+      - URL of an HTTP proxy to reach the API server through. Can also be set with E(K8S_AUTH_PROXY).
+    type: str
+  no_proxy:
+    description:
+      - Comma-separated hosts, domains, IP addresses or CIDRs to reach without O(proxy). Can also be set with
+        E(K8S_AUTH_NO_PROXY).
+    type: str
+  proxy_headers:
+    description:
+      - Headers for O(proxy).
+    type: dict
+    suboptions:
+      proxy_basic_auth:
+        description:
+          - C(user:password) for the proxy. Can also be set with E(K8S_AUTH_PROXY_HEADERS_PROXY_BASIC_AUTH).
+        type: str
+      basic_auth:
+        description:
+          - C(user:password) for basic authentication. Can also be set with E(K8S_AUTH_PROXY_HEADERS_BASIC_AUTH).
+        type: str
+      user_agent:
+        description:
+          - The C(User-Agent) header. Can also be set with E(K8S_AUTH_PROXY_HEADERS_USER_AGENT).
+        type: str
+  persist_config:
+    description:
+      - Whether to save refreshed tokens back to the kubeconfig file. Can also be set with
+        E(K8S_AUTH_PERSIST_CONFIG).
+    type: bool
+  impersonate_user:
+    description:
+      - User to impersonate for the requests. Can also be set with E(K8S_AUTH_IMPERSONATE_USER).
+    type: str
+  impersonate_groups:
+    description:
+      - Groups to impersonate for the requests. Can also be set with E(K8S_AUTH_IMPERSONATE_GROUPS)
+        (comma-separated).
+    type: list
+    elements: str
 requirements:
-  - kubernetes (the official Kubernetes Python client) for O(router=istio) and O(router=gateway_api)
+  - kubernetes >= 29.0 (the official Kubernetes Python client) for O(router=istio) and O(router=gateway_api)
+  - the kubernetes.core collection (a dependency of this collection)
 """

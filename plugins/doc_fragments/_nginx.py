@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # nginx options of canary_shift.
+    # nginx options of canary_shift (adapters nginx.py and nginx_runtime.py).
     # Keep in sync with NginxRouter.argument_spec() in plugins/module_utils/_routers/nginx.py.
     DOCUMENTATION = r"""
 options:
@@ -20,8 +20,10 @@ options:
       - V(reload) (stock nginx) renders O(upstream) in O(upstream_file), runs C(nginx -t) and only then reloads
         nginx (SIGHUP to the master). A reload closes idle keep-alive connections.
       - V(runtime) changes weights without any reload through the admin endpoint O(nginx_admin_url) of the
-        runtime snippet (C(lua_shared_dict) plus C(balancer_by_lua_block); needs the nginx Lua module and
-        lua-resty-core, Debian C(libnginx-mod-http-lua)). See C(docs/routers/nginx.md) for the snippet.
+        runtime configuration (C(lua_shared_dict) plus C(balancer_by_lua_block); needs the nginx Lua module and
+        lua-resty-core, Debian C(libnginx-mod-http-lua)). The collection ships it as C(files/nginx/runtime.conf.j2)
+        (a template to include in C(http {})) and C(files/nginx/progressive_delivery.lua); see
+        C(docs/routers/nginx.md).
     type: str
     choices: [reload, runtime]
     default: reload
@@ -39,7 +41,7 @@ options:
   nginx_binary:
     description:
       - The nginx executable used for C(nginx -t) (run as C(nginx -T), which also prints the configuration the
-        module reads the C(pid) directive from) and C(nginx -V).
+        module reads the C(pid) directive from) and C(nginx -V), through Ansible's C(run_command).
     type: str
     default: nginx
   nginx_args:
@@ -65,7 +67,7 @@ options:
     elements: str
   nginx_admin_url:
     description:
-      - Base URL of the admin listener of the runtime snippet, for example V(http://127.0.0.1:8089); the module
+      - Base URL of the admin listener of the runtime configuration, for example V(http://127.0.0.1:8089); the module
         uses C(GET) and C(PUT) on C(<url>/upstreams/<upstream>) (JSON).
       - Keep the listener on loopback; it has no authentication. Only C(http://) URLs are accepted (an optional
         path prefix is kept); https, credentials and query strings are refused.
@@ -75,7 +77,6 @@ options:
     description:
       - Seconds to wait for new nginx workers after a reload (the reload counts as failed, and the file is
         restored, when none appear in time), and for each answer of the admin endpoint.
-      - C(nginx -t) may take three times as long.
     type: float
     default: 10
 """

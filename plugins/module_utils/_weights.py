@@ -78,3 +78,28 @@ def make_before_break(before: Mapping[str, int], after: Mapping[str, int]) -> li
     gains = [(server, weight) for server, weight in after.items() if weight > before.get(server, 0)]
     losses = [(server, weight) for server, weight in after.items() if weight < before.get(server, 0)]
     return gains + losses
+
+
+def explicit_weights(weights: Mapping[str, object], members: Sequence[str]) -> dict[str, int]:
+    """An explicit member -> weight map (canary_shift's ``weights``), checked against the pools' ``members``.
+
+    Keys must be exactly the members; values non-negative integers (digit strings, as a template gives them, are
+    accepted); at least one weight above 0. Returned in the order of ``members``.
+    """
+    missing = [member for member in members if member not in weights]
+    unknown = [str(member) for member in weights if member not in members]
+    if missing or unknown:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
+            ([f"not in stable or canary: {', '.join(unknown)}"] if unknown else [])
+        raise ValueError(f"give a weight for every member of stable and canary and nothing else ({'; '.join(parts)})")
+    result: dict[str, int] = {}
+    for member in members:
+        value = weights[member]
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"the weight of {member} must be a non-negative integer, got {value!r}")
+        result[member] = value
+    if not any(result.values()):
+        raise ValueError("every member would have weight 0 (no server would get requests)")
+    return result

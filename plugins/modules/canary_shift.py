@@ -11,16 +11,20 @@ short_description: Move traffic between a stable and a canary pool on HAProxy, n
 version_added: 0.1.0
 description:
   - Sets the share of requests that the canary pool receives (O(weight), 0-100), whatever the number of servers in
-    each pool; the share is spread evenly across a pool's servers.
+    each pool; the share is spread evenly across a pool's servers. Or sets an explicit weight per member
+    (O(weights)), for example to put back a router's starting weights.
   - The one operation that canary and blue-green strategies both use. It never leaves a router half-changed
     (validation first; on a failed change the previous state is restored) and never drops requests on purpose;
     when weights move, the side that gains is raised before the side that loses is lowered (make-before-break),
     so there is no moment at which every server has weight 0.
   - With O(verify=true) the state is read back from the data plane after the change and the task fails if it does
     not match.
-  - Idempotent. Check mode and diff mode show the weights per server before and after.
+  - Routers are adapters listed in the collection's router registry; each documents its own options (the
+    fragments below) and declares which of them it needs.
+  - Idempotent. Check mode and diff mode show the weights per member before and after.
 author: progressive.delivery maintainers (@progressive-delivery)
 extends_documentation_fragment:
+  - progressive.delivery._routers
   - progressive.delivery._haproxy
   - progressive.delivery._nginx
   - progressive.delivery._kubernetes
@@ -32,38 +36,25 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 options:
-  router:
-    description:
-      - The data plane to change.
-      - V(haproxy) sets server weights through the runtime API (no reload), see O(haproxy_socket) and O(backend).
-      - V(nginx) renders the upstream file and reloads nginx, or sets weights at run time (O(nginx_mode)).
-      - V(istio) changes the route's destination weights in an Istio C(VirtualService).
-      - V(gateway_api) changes the C(backendRefs) weights of a Gateway API C(HTTPRoute) rule.
-    type: str
-    required: true
-    choices: [haproxy, nginx, istio, gateway_api]
-  stable:
-    description:
-      - The stable pool, which receives 100 - O(weight) percent of requests.
-      - For V(haproxy) a server name in O(backend) or a list of them; for V(nginx) a server address as written in
-        the upstream (V(127.0.0.1:8081)) or a list of them.
-      - For V(istio) a destination, a dictionary with C(host) and optional C(subset) (a string means C(host)).
-      - For V(gateway_api) the name of a C(backendRef) (a string) or a dictionary with C(name) and optional
-        C(port).
-    type: raw
-    required: true
-  canary:
-    description:
-      - The canary pool, which receives O(weight) percent of requests. Same form as O(stable).
-    type: raw
-    required: true
   weight:
     description:
       - Share of requests for the canary pool in percent, 0-100.
       - Routers weigh servers with integers, so with several servers per pool the effective share can differ from
         O(weight) by rounding; RV(effective_weight) reports it.
+      - The task changes nothing when the router already sends each member that share, whatever the scale of its
+        weights (HAProxy 2:2 is the same split as 1:1).
+      - Exactly one of O(weight) and O(weights) is required.
     type: int
-    required: true
+  weights:
+    description:
+      - "The weight of every member of O(stable) and O(canary), on the router's own scale (HAProxy 0-256, nginx
+        0-1000, Istio and Gateway API percentages that add up to 100), for example V({blue: 128, green: 128})."
+      - Unlike O(weight), the weights are compared exactly, so this restores a router's starting weights (HAProxy
+        C(128/128)) rather than an equivalent split. The keys must be exactly the members of O(stable) and
+        O(canary), and at least one weight must be above 0.
+      - Exactly one of O(weight) and O(weights) is required.
+    type: dict
+    version_added: 0.2.0
   verify:
     description:
       - After the change, read the weights back from the data plane's control interface and fail if they do not
@@ -83,10 +74,21 @@ EXAMPLES = r"""
   progressive.delivery.canary_shift:
     router: haproxy
     haproxy_socket: /run/haproxy/admin.sock
+    haproxy_state_file: /var/lib/haproxy/server-state
     backend: app
     stable: blue
     canary: green
     weight: 5
+
+- name: Put back HAProxy's starting weights (runtime API and server-state file)
+  progressive.delivery.canary_shift:
+    router: haproxy
+    haproxy_socket: /run/haproxy/admin.sock
+    haproxy_state_file: /var/lib/haproxy/server-state
+    backend: app
+    stable: blue
+    canary: green
+    weights: {blue: 128, green: 128}
 
 - name: Blue-green switch on nginx (stock nginx, reload)
   progressive.delivery.canary_shift:
@@ -109,13 +111,25 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+before:
+  description: Weight of each member before the task, on the router's scale.
+  returned: always
+  type: dict
+  sample: {"blue": 3, "green": 1}
+after:
+  description: Weight of each member after the task (what it would be, in check mode), on the router's scale.
+  returned: always
+  type: dict
+  sample: {"blue": 1, "green": 1}
 previous_weight:
-  description: The canary pool's share in percent before the task, or V(null) if every member had weight 0.
+  description:
+    - The canary pool's share in percent before the task, or V(null) if every member had weight 0.
+    - "Deprecated: use before/after; will be removed in 2.0.0."
   returned: always
   type: int
   sample: 5
 weight:
-  description: The requested share for the canary pool (O(weight)).
+  description: The requested share for the canary pool (O(weight)); V(null) when O(weights) was given.
   returned: always
   type: int
   sample: 25
@@ -125,10 +139,17 @@ effective_weight:
   type: int
   sample: 25
 servers:
-  description: Effective weight of each member after the task (before it, in check mode), on the router's scale.
+  description: Weight of each member as read back after the task (before it, in check mode), on the router's scale.
   returned: always
   type: dict
   sample: {"blue": 3, "green": 1}
+resynced:
+  description:
+    - V(true) when the weights were already right at run time but the copy that survives a reload (HAProxy's
+      server-state file, O(haproxy_state_file)) was not, and the task rewrote it (in check mode, would have).
+  returned: always
+  type: bool
+  sample: false
 router:
   description: The router type (O(router)).
   returned: always
@@ -141,93 +162,123 @@ target:
   sample: {"backend": "app", "socket": "/run/haproxy/admin.sock"}
 diff:
   description: Weights per member before and after.
-  returned: when changed
+  returned: when diff mode is on
   type: dict
   sample: {"before": {"blue": 1, "green": 0}, "after": {"blue": 19, "green": 1}}
 """
 
+import re  # noqa: E402
+from collections.abc import Mapping  # noqa: E402
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.progressive.delivery.plugins.module_utils._routers import Router, RouterError  # noqa: E402
-from ansible_collections.progressive.delivery.plugins.module_utils._routers.haproxy import HAProxyRouter  # noqa: E402
-from ansible_collections.progressive.delivery.plugins.module_utils._routers.kubernetes import (  # noqa: E402
-    GatewayApiRouter,
-    IstioRouter,
+from ansible_collections.progressive.delivery.plugins.module_utils._result import (  # noqa: E402
+    ContractModule,
+    ModuleFailure,
+    run_module,
+    state_result,
 )
-from ansible_collections.progressive.delivery.plugins.module_utils._routers.nginx import NginxRouter  # noqa: E402
+from ansible_collections.progressive.delivery.plugins.module_utils._routers import (  # noqa: E402
+    Router,
+    registry,
+)
 from ansible_collections.progressive.delivery.plugins.module_utils._weights import (  # noqa: E402
     canary_share,
+    explicit_weights,
     same_split,
     server_weights,
 )
 
-ROUTERS: dict[str, type[Router]] = {
-    cls.name: cls for cls in (HAProxyRouter, NginxRouter, IstioRouter, GatewayApiRouter)
+BASE_OPTIONS: dict[str, dict[str, Any]] = {
+    "router": {"type": "str", "required": True},
+    "stable": {"type": "raw", "required": True},
+    "canary": {"type": "raw", "required": True},
+    "weight": {"type": "int"},
+    "weights": {"type": "dict"},
+    "verify": {"type": "bool", "default": True},
 }
 
 
 def argument_spec() -> dict[str, dict[str, Any]]:
-    spec: dict[str, dict[str, Any]] = {
-        "router": {"type": "str", "required": True, "choices": list(ROUTERS)},
-        "stable": {"type": "raw", "required": True},
-        "canary": {"type": "raw", "required": True},
-        "weight": {"type": "int", "required": True},
-        "verify": {"type": "bool", "default": True},
+    """canary_shift's options plus every registered router's (a conflict raises registry.SpecConflict)."""
+    return registry.argument_spec(BASE_OPTIONS)
+
+
+def module_checks() -> dict[str, Any]:
+    return {
+        "required_if": registry.required_if(),
+        "mutually_exclusive": [["weight", "weights"], *registry.mutually_exclusive()],
+        "required_one_of": [["weight", "weights"]],
     }
-    for cls in ROUTERS.values():
-        for option, option_spec in cls.argument_spec().items():
-            spec.setdefault(option, option_spec)
-    return spec
 
 
-def plan(router: Router, params: dict[str, Any]) -> tuple[list[str], list[str], dict[str, int], dict[str, int]]:
+def plan(router: Router, params: Mapping[str, Any]) -> tuple[list[str], list[str], dict[str, int], dict[str, int]]:
     """Validate everything and read the current state; nothing is changed here."""
-    if not 0 <= params["weight"] <= 100:
-        raise RouterError(f"option weight: must be between 0 and 100, got {params['weight']}")
+    weight = params.get("weight")
+    if weight is not None and not 0 <= weight <= 100:
+        raise ModuleFailure(f"option weight: must be between 0 and 100, got {weight}", option="weight")
     stable = router.members(params["stable"], "stable")
     canary = router.members(params["canary"], "canary")
     shared = sorted(set(stable) & set(canary))
     if shared:
-        raise RouterError(f"options stable and canary: pools must not share members, both have {', '.join(shared)}")
-    try:
-        target = server_weights(params["weight"], stable, canary, router.max_weight, router.reduce_weights)
-    except ValueError as exc:
-        raise RouterError(f"options stable, canary and weight: {exc}") from None
+        raise ModuleFailure(f"options stable and canary: pools must not share members, both have {', '.join(shared)}",
+                            option="canary")
+    if params.get("weights") is not None:
+        try:
+            target = explicit_weights(params["weights"], stable + canary)
+        except ValueError as exc:
+            raise ModuleFailure(f"option weights: {exc}", option="weights") from None
+        router.check_weights(target)
+    else:
+        try:
+            target = server_weights(weight, stable, canary, router.max_weight, router.reduce_weights)
+        except ValueError as exc:
+            raise ModuleFailure(f"options stable, canary and weight: {exc}", option="weight") from None
     current = router.get_weights(stable + canary)
     return stable, canary, current, target
 
 
 def run(module: AnsibleModule) -> dict[str, Any]:
     params = module.params
-    router = ROUTERS[params["router"]](params, check_mode=module.check_mode)
+    try:
+        return shift(module, registry.select(params)(params, check_mode=module.check_mode,
+                                                     runner=module.run_command))
+    except ModuleFailure as failure:
+        failure.result.setdefault("router", params["router"])
+        raise
+
+
+def shift(module: AnsibleModule, router: Router) -> dict[str, Any]:
+    params = module.params
     _stable, canary, current, target = plan(router, params)
-    changed = not same_split(current, target)
-    servers = current
-    if changed and not module.check_mode:
-        router.set_weights(current, target)
-        servers = router.verify(target) if params["verify"] else dict(target)
-    result: dict[str, Any] = {
-        "changed": changed,
-        "router": router.name,
-        "previous_weight": canary_share(current, canary),
-        "weight": params["weight"],
-        "effective_weight": canary_share(target, canary),
-        "servers": servers if not module.check_mode else current,
-        "target": router.describe(),
-    }
-    if changed:
-        result["diff"] = {"before": dict(current), "after": dict(target)}
-    return result
+    exact = params.get("weights") is not None
+    changed = current != target if exact else not same_split(current, target)
+    resync = not changed and not router.persisted(current)
+    servers, after = dict(current), dict(current) if not changed else dict(target)
+    if not module.check_mode:
+        if changed:
+            router.set_weights(current, target)
+            servers = router.verify(target) if params["verify"] else dict(target)
+        elif resync:
+            router.persist()
+    return state_result(
+        module, changed or resync, dict(current), after, router=router.name,
+        previous_weight=canary_share(current, canary), weight=params.get("weight"),
+        effective_weight=canary_share(after, canary), servers=servers, resynced=resync, target=router.describe())
+
+
+class CanaryShiftModule(ContractModule):
+    """A ``required_if`` failure names the missing option, not the ``router`` that made it required."""
+
+    def validation_failure(self, msg: str) -> tuple[str, str | None]:
+        msg, option = super().validation_failure(msg)
+        missing = re.search(r" but (?:all|any) of the following are missing: ([a-z_]+)", str(msg))
+        return msg, missing.group(1) if missing else option
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    try:
-        result = run(module)
-    except RouterError as exc:
-        module.fail_json(msg=str(exc), router=module.params["router"])
-    module.exit_json(**result)
+    module = CanaryShiftModule(argument_spec=argument_spec(), supports_check_mode=True, **module_checks())
+    run_module(module, lambda: run(module))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import socket
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -101,9 +102,18 @@ def test_idempotent_with_diff(haproxy):
     first, second = run["first"], run["second"]
     assert first["changed"] is True
     assert first["diff"] == {"before": {"blue": 3, "green": 1}, "after": {"blue": 1, "green": 1}}
+    assert first["before"] == {"blue": 3, "green": 1} and first["after"] == {"blue": 1, "green": 1}
+    assert second["before"] == second["after"] == {"blue": 1, "green": 1}
     assert first["previous_weight"] == 25 and first["effective_weight"] == 50
-    assert second["changed"] is False and "diff" not in second
+    assert second["changed"] is False and second["diff"]["before"] == second["diff"]["after"]
     assert second["servers"] == {"blue": 1, "green": 1} == haproxy.weights()
+
+
+def test_no_diff_without_diff_mode(haproxy):
+    assert not shift(haproxy, 25).get("failed")
+    result = run_playbook([shift_task(haproxy, 50)])["shift"]
+    assert result["changed"] is True and "diff" not in result, result
+    assert result["before"] == {"blue": 3, "green": 1} and result["after"] == {"blue": 1, "green": 1}
 
 
 def test_check_mode_changes_nothing(haproxy):
@@ -114,7 +124,8 @@ def test_check_mode_changes_nothing(haproxy):
     result = run["shift"]
     assert result["changed"] is True
     assert result["diff"] == {"before": {"blue": 19, "green": 1}, "after": {"blue": 0, "green": 1}}
-    assert result["servers"] == before
+    assert result["servers"] == result["before"] == before
+    assert result["after"] == {"blue": 0, "green": 1}
     assert haproxy.weights() == before == {"blue": 19, "green": 1}
     assert Path(haproxy.state_file).read_text() == state_before
 
@@ -138,14 +149,20 @@ def test_bad_input_fails_and_changes_nothing(haproxy, tmp_path):
         "typo in list": "option stable: no server 'bleu' in backend 'app'; servers in it: blue, green",
         "unknown backend": f"option backend: no backend 'ap' in HAProxy at {haproxy.socket}; backends: app, static",
         "missing socket": f"option haproxy_socket: {missing} does not exist",
-        "no backend option": "option backend is required when router=haproxy",
+        "no backend option": "router is haproxy but all of the following are missing: backend",
         "weight 101": "option weight: must be between 0 and 100, got 101",
         "shared member": "pools must not share members",
     }
+    options = {"typo": "canary", "typo in list": "stable", "unknown backend": "backend", "no backend option": "backend",
+               "missing socket": "haproxy_socket", "weight 101": "weight", "shared member": "canary"}
     for task, message in expected.items():
         result = run[task]
         assert result["failed"] is True and message in result["msg"], (task, result["msg"])
         assert result.get("changed") is False or "changed" not in result
+        if task in options:
+            assert result["option"] == options[task], (task, result)
+        if task != "no backend option":  # that one fails in Ansible's own validation, before a router exists
+            assert result["router"] == "haproxy", (task, result)
     assert {backend: haproxy.weights(backend) for backend in ("app", "static")} == before
 
 
@@ -180,3 +197,97 @@ def test_without_state_file_change_is_runtime_only(haproxy):
     assert haproxy.weights() == {"blue": 1, "green": 1}
     haproxy.reload()
     assert haproxy.weights() == {"blue": 19, "green": 1}  # the state file still holds the last persisted shift
+
+
+# ------------------------------------------------------------------------------------------------ explicit weights
+def saved_weights(state_file: str, backend: str) -> dict[str, int]:
+    """srv_uweight per server of ``backend`` in a server-state file (read here, not with the adapter's parser)."""
+    lines = Path(state_file).read_text().splitlines()
+    columns = lines[1][2:].split()
+    rows = [dict(zip(columns, line.split(), strict=False)) for line in lines[2:] if line.strip()]
+    return {row["srv_name"]: int(row["srv_uweight"]) for row in rows if row["be_name"] == backend}
+
+
+def test_weights_map_sets_exact_weights_and_is_idempotent(haproxy):
+    assert not shift(haproxy, 50).get("failed")  # 1:1, the same split as 128:128
+    run = run_playbook([shift_task(haproxy, None, "restore", weights={"blue": 128, "green": 128}),
+                        shift_task(haproxy, None, "again", weights={"blue": 128, "green": 128})])
+    restore, again = run["restore"], run["again"]
+    assert restore["changed"] is True, restore
+    assert restore["before"] == {"blue": 1, "green": 1} and restore["after"] == {"blue": 128, "green": 128}
+    assert restore["weight"] is None and restore["effective_weight"] == 50 and "diff" not in restore
+    assert again["changed"] is False and again["resynced"] is False, again
+    assert haproxy.weights() == {"blue": 128, "green": 128}
+    assert saved_weights(haproxy.state_file, "app") == {"blue": 128, "green": 128}
+
+
+def test_weights_map_bad_input(haproxy):
+    before = haproxy.weights()
+    run = run_playbook([
+        shift_task(haproxy, None, "missing member", weights={"blue": 128}),
+        shift_task(haproxy, None, "unknown member", weights={"blue": 1, "green": 1, "red": 1}),
+        shift_task(haproxy, None, "too heavy", weights={"blue": 257, "green": 1}),
+        shift_task(haproxy, None, "all zero", weights={"blue": 0, "green": 0}),
+        shift_task(haproxy, 50, "both", weights={"blue": 1, "green": 1}),
+        shift_task(haproxy, None, "neither"),
+    ])
+    expected = {
+        "missing member": ("weights", "missing green"),
+        "unknown member": ("weights", "not in stable or canary: red"),
+        "too heavy": ("weights", "haproxy weights are integers from 0 to 256, got {'blue': 257}"),
+        "all zero": ("weights", "every member would have weight 0"),
+        "both": ("weight", "parameters are mutually exclusive: weight|weights"),
+        "neither": ("weight", "one of the following is required: weight, weights"),
+    }
+    for task, (option, message) in expected.items():
+        result = run[task]
+        assert result["failed"] is True and message in result["msg"], (task, result["msg"])
+        assert result.get("option") == option, (task, result)
+    assert haproxy.weights() == before
+
+
+def lab_send(lab, command: str) -> str:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(5)
+        sock.connect(lab.haproxy_socket)
+        sock.sendall(command.encode() + b"\n")
+        sock.shutdown(socket.SHUT_WR)
+        return b"".join(iter(lambda: sock.recv(65536), b"")).decode()
+
+
+def lab_weights(lab) -> dict[str, int]:
+    return {server: int(lab_send(lab, f"get weight demo/{server}").split()[0]) for server in ("blue", "green")}
+
+
+def test_restore_lab_haproxy_starting_weights(lab):
+    """The lab's own HAProxy: 128/128 restored with a weight map, in the runtime API and the server-state file."""
+    state_file = f"{lab.dir}/haproxy/server-state"
+    task = {"router": "haproxy", "haproxy_socket": lab.haproxy_socket, "backend": "demo",
+            "haproxy_state_file": state_file, "stable": "blue", "canary": "green"}
+    restore = {"name": "restore", "progressive.delivery.canary_shift": {**task, "weights": {"blue": 128,
+                                                                                           "green": 128}}}
+    try:
+        # what a raw runtime API call did before: runtime changed, state file not
+        assert lab_send(lab, "set weight demo/green 64").strip() == ""
+        run = run_playbook([restore, {**restore, "name": "again"}], args=("--diff",))
+        assert run["restore"]["changed"] is True and run["restore"]["before"] == {"blue": 128, "green": 64}
+        assert run["restore"]["diff"]["after"] == {"blue": 128, "green": 128}
+        assert run["again"]["changed"] is False, run["again"]
+        assert lab_weights(lab) == {"blue": 128, "green": 128}
+        assert saved_weights(state_file, "demo") == {"blue": 128, "green": 128}
+
+        # runtime right, state file stale (a persisted 128/64, then a raw reset): the task rewrites the file only
+        stale = {**restore, "name": "stale", "progressive.delivery.canary_shift": {
+            **task, "weights": {"blue": 128, "green": 64}}}
+        assert not run_playbook([stale])["stale"].get("failed")
+        assert saved_weights(state_file, "demo") == {"blue": 128, "green": 64}
+        assert lab_send(lab, "set weight demo/green 128").strip() == ""
+        resync = run_playbook([restore])["restore"]
+        assert resync["changed"] is True and resync["resynced"] is True, resync
+        assert resync["before"] == resync["after"] == {"blue": 128, "green": 128}
+        assert saved_weights(state_file, "demo") == {"blue": 128, "green": 128}
+        assert lab_weights(lab) == {"blue": 128, "green": 128}
+    finally:
+        for server in ("blue", "green"):
+            lab_send(lab, f"set weight demo/{server} 128")
+        run_playbook([restore])

@@ -170,6 +170,19 @@ def test_check_mode_changes_nothing(api: FakeKubeApiServer) -> None:
     assert stored(api, ISTIO_VIRTUALSERVICE, name) == before  # resourceVersion included
 
 
+def test_weights_map_and_k8s_auth_environment(api: FakeKubeApiServer) -> None:
+    """Explicit percentages; the connection from kubernetes.core's K8S_AUTH_* variables (no host/api_key)."""
+    name = virtual_service(api)
+    task = shift(api, "istio", name, 0)
+    args = {key: value for key, value in task["progressive.delivery.canary_shift"].items()
+            if key not in ("host", "api_key", "weight")}
+    weights = {f"{V1['host']}/v1": 60, f"{V2['host']}/v2": 40}
+    run = run_playbook([{"name": "map", "environment": {"K8S_AUTH_HOST": api.url, "K8S_AUTH_API_KEY": TOKEN},
+                         "progressive.delivery.canary_shift": {**args, "weights": weights}}])
+    assert run["map"]["changed"] is True and run["map"]["after"] == weights, run["map"]
+    assert istio_weights(stored(api, ISTIO_VIRTUALSERVICE, name)) == {"v1": 60, "v2": 40}
+
+
 # --------------------------------------------------------------------------------------------------
 # concurrency
 # --------------------------------------------------------------------------------------------------
@@ -242,7 +255,11 @@ BAD_INPUT: list[tuple[str, dict[str, Any], str]] = [
      "VirtualService 'missing' not found in namespace 'shop' (networking.istio.io/v1; options name and"
      " namespace)"),
     ("istio", {"namespace": "elsewhere"}, "VirtualService '{name}' not found in namespace 'elsewhere'"),
-    ("istio", {"name": None}, "option name is required when router=istio"),
+    ("istio", {"name": None}, "router is istio but all of the following are missing: name"),
+    ("istio", {"route_index": 1}, "parameters are mutually exclusive: route_name|route_index"),
+    ("istio", {"weights": {"reviews.shop.svc.cluster.local/v1": 70,
+                                           "reviews.shop.svc.cluster.local/v2": 20}},
+     "option weights: VirtualService weights are stored as percentages and must add up to 100"),
     ("istio", {"stable": ["a", "b"]}, "option stable: an istio pool is a destination"),
     ("gateway_api", {"api_version": "networking.istio.io/v1"},
      "option api_version: must be one of gateway.networking.k8s.io/v1, gateway.networking.k8s.io/v1beta1"),
@@ -255,6 +272,8 @@ def test_bad_input_is_a_clear_error_and_nothing_changes(api: FakeKubeApiServer) 
         name = virtual_service(api) if router == "istio" else http_route(api)
         res = ISTIO_VIRTUALSERVICE if router == "istio" else GATEWAY_HTTPROUTE
         task = {**shift(api, router, name, 25, **options), "name": f"case {index}"}
+        if "weights" in options:
+            del task["progressive.delivery.canary_shift"]["weight"]
         cases.append((task, res, name, stored(api, res, name), expected.format(name=name)))
     run = run_playbook([case[0] for case in cases])  # one ansible-playbook for all cases: each task fails alone
     for task, res, name, before, expected in cases:

@@ -203,7 +203,9 @@ def test_reload_bad_input(reload_nginx: OwnNginx) -> None:
     assert "option canary: server 127.0.0.1:9 is not in upstream demo" in member
     assert reload_nginx.blue in member and reload_nginx.green in member
     assert run["no upstream_file"]["msg"] == \
-        "option upstream_file is required when router=nginx and nginx_mode=reload"
+        "router is nginx and nginx_mode is reload but all of the following are missing: upstream_file"
+    assert run["no upstream_file"]["option"] == "upstream_file" and run["no upstream_file"]["router"] == "nginx"
+    assert run["not a member"]["option"] == "canary" and run["missing file"]["option"] == "upstream_file"
     assert "option upstream_file:" in run["missing file"]["msg"] and "does not exist" in run["missing file"]["msg"]
     assert all(result.get("failed") for result in run.results.values())
     assert reload_nginx.upstream_file.read_bytes() == content
@@ -235,6 +237,7 @@ def test_runtime_idempotent_check_mode_and_diff(runtime_nginx: OwnNginx, runtime
     again = shift(runtime_nginx, 5)
     assert_ok(again)
     assert again["changed"] is False and again["previous_weight"] == 5
+    assert again["before"] == again["after"] == {runtime_nginx.blue: 19, runtime_nginx.green: 1}
     checked = shift(runtime_nginx, 100, task={"check_mode": True, "diff": True})
     assert_ok(checked)
     assert checked["changed"] is True
@@ -256,7 +259,8 @@ def test_runtime_bad_input(runtime_nginx: OwnNginx) -> None:
     assert "option upstream: no upstream 'nope'" in run["unknown upstream"]["msg"]
     assert "option stable: server 127.0.0.1:9 is not in upstream demo" in run["not a member"]["msg"]
     assert run["no admin url"]["msg"] == \
-        "option nginx_admin_url is required when router=nginx and nginx_mode=runtime"
+        "router is nginx and nginx_mode is runtime but all of the following are missing: nginx_admin_url"
+    assert run["no admin url"]["option"] == "nginx_admin_url" and run["admin down"]["option"] == "nginx_admin_url"
     assert "option nginx_admin_url: cannot GET" in run["admin down"]["msg"]
     assert all(result.get("failed") for result in run.results.values())
 
@@ -298,4 +302,17 @@ def test_runtime_flips_under_keepalive_load_lose_nothing(runtime_nginx: OwnNginx
         thread.join()
     assert all(not result.get("failed") and result["changed"] for result in run.results.values())
     assert set(counts) == {BLUE_VERSION, GREEN_VERSION}, counts  # no error of any kind
+    assert runtime_nginx.workers() == runtime_workers
+
+
+def test_runtime_weights_map(runtime_nginx: OwnNginx, runtime_workers: set[int]) -> None:
+    blue, green = runtime_nginx.blue, runtime_nginx.green
+    assert_ok(shift(runtime_nginx, 50))  # 1:1
+    base = {**runtime_nginx.options(), "stable": blue, "canary": green}
+    run = run_playbook([{"name": "exact", MODULE: {**base, "weights": {blue: 3, green: 3}}},
+                        {"name": "too heavy", MODULE: {**base, "weights": {blue: 1001, green: 1}}}])
+    assert run["exact"]["changed"] is True and run["exact"]["after"] == {blue: 3, green: 3}, run["exact"]
+    admin = f"http://127.0.0.1:{runtime_nginx.admin_port}/upstreams/demo"
+    assert requests.get(admin, timeout=5).json()["servers"] == {blue: 3, green: 3}
+    assert run["too heavy"]["option"] == "weights" and "from 0 to 1000" in run["too heavy"]["msg"]
     assert runtime_nginx.workers() == runtime_workers

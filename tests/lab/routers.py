@@ -9,19 +9,42 @@ traffic starts one of these in a directory of its own, on free ports, and stops 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import requests
-from ansible_collections.progressive.delivery.plugins.module_utils._routers.nginx import active_workers, runtime_snippet
+from ansible_collections.progressive.delivery.plugins.module_utils._routers.nginx import active_workers
 
 from tests.lab.lab import free_port, wait_until
 
 WORKER_PROCESSES = 2
+#: the nginx_mode=runtime files the collection ships (template and Lua module)
+NGINX_FILES = Path(__file__).resolve().parents[2] / "files" / "nginx"
+_ADDRESS = re.compile(r"^[0-9A-Za-z.:\[\]_-]+:[0-9]+$")
+_NAME = re.compile(r"^[0-9A-Za-z._-]+$")
+
+
+def render_runtime_config(upstreams: Mapping[str, Sequence[str]], admin_listen: str = "127.0.0.1:8089",
+                          upstream_options: Sequence[str] = ("keepalive 16",), lua_dir: Path = NGINX_FILES) -> str:
+    """files/nginx/runtime.conf.j2 rendered the way ansible.builtin.template would (trim_blocks), for an nginx of
+    our own. ``upstreams`` maps each upstream to its servers (``IP:PORT``: ngx.balancer needs an address);
+    names and addresses are checked first, since they end up inside Lua strings."""
+    for name, servers in upstreams.items():
+        if not _NAME.match(name):
+            raise ValueError(f"upstream name {name!r}: use letters, digits, '.', '_' and '-'")
+        if not servers or not all(_ADDRESS.match(server) for server in servers):
+            raise ValueError(f"upstream {name}: servers must be IP:PORT, got {list(servers)!r}")
+    env = jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined, autoescape=False)
+    template = env.from_string((NGINX_FILES / "runtime.conf.j2").read_text())
+    return template.render(upstreams=dict(upstreams), admin_listen=admin_listen,
+                           upstream_options=list(upstream_options), lua_dir=str(lua_dir))
 LUA_MODULES = ("/usr/lib/nginx/modules/ndk_http_module.so", "/usr/lib/nginx/modules/ngx_http_lua_module.so")
 
 
@@ -160,7 +183,7 @@ class OwnNginx:
         for sub in ("logs", "tmp", "upstreams"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         if self.mode == "runtime":
-            snippet = runtime_snippet({"demo": [self.blue, self.green]}, f"127.0.0.1:{self.admin_port}")
+            snippet = render_runtime_config({"demo": [self.blue, self.green]}, f"127.0.0.1:{self.admin_port}")
             (self.dir / "runtime.conf").write_text(snippet)
             self.conf.write_text(self.main_conf(f"    include {self.dir}/runtime.conf;\n"))
             return

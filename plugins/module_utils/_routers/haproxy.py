@@ -121,12 +121,11 @@ class HAProxyRouter(Router):
 
     name = "haproxy"
     max_weight = 256
+    required = ("haproxy_socket", "backend")
+    description = "sets server weights through the runtime API (no reload), see O(haproxy_socket) and O(backend)"
 
-    def __init__(self, params: Mapping[str, Any], check_mode: bool = False) -> None:
-        super().__init__(params, check_mode)
-        for option in ("haproxy_socket", "backend"):
-            if not params.get(option):
-                raise RouterError(f"option {option} is required when router=haproxy")
+    def __init__(self, params: Mapping[str, Any], check_mode: bool = False, runner: Any = None) -> None:
+        super().__init__(params, check_mode, runner)
         timeout = params.get("haproxy_timeout") or 5.0
         if timeout <= 0:
             raise RouterError(f"option haproxy_timeout: must be greater than 0, got {timeout:g}")
@@ -248,6 +247,22 @@ class HAProxyRouter(Router):
         return f"restored the previous weights ({restored})"
 
     # ---------------------------------------------------------------------------------------- persistence
+    def persisted(self, current: Mapping[str, int]) -> bool:
+        """Whether the server-state file holds ``current`` for these servers (a weight set through the raw
+        runtime API, or a shift without O(haproxy_state_file), leaves it stale)."""
+        if self.state_file is None:
+            return True
+        try:
+            with open(self.state_file, encoding="utf-8") as handle:
+                saved = parse_servers_state(handle.read()).get(self.backend, {})
+        except (OSError, ValueError):
+            return False
+        return all(saved.get(server, {}).get("srv_uweight") == str(weight) for server, weight in current.items())
+
+    def persist(self) -> None:
+        self._check_state_file()
+        self._persist()
+
     def _check_state_file(self) -> None:
         """Fail before any change if the state file could not be written afterwards."""
         if self.state_file is None:

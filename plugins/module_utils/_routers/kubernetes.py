@@ -16,19 +16,20 @@ target is the stored pair itself; any other stored pair (say 3 : 1) differs from
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+from ansible_collections.progressive.delivery.plugins.module_utils._deps import KUBERNETES, require
 from ansible_collections.progressive.delivery.plugins.module_utils._routers import Router, RouterError
 
 # The kubernetes client takes about 0.3-0.6 s to import: only router=istio/gateway_api pays for it (on first
-# use, see _load_kubernetes), not every canary_shift task on HAProxy or nginx.
-HAS_KUBERNETES = importlib.util.find_spec("kubernetes") is not None
+# use, see _load_kubernetes), not every canary_shift task on HAProxy or nginx. kubernetes.core's args_common
+# (imported above) is plain data and does not import the client.
 k8s_client: Any = None
 k8s_config: Any = None
+k8s_core: Any = None
 
 
 class ApiException(Exception):
@@ -49,11 +50,13 @@ def _load_kubernetes() -> None:
     if k8s_client is not None:
         return
     # pylint: disable=import-outside-toplevel
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s import client as core_client
     from kubernetes import client, config
     from kubernetes.client.exceptions import ApiException as api_exception
     from kubernetes.config.config_exception import ConfigException as config_exception
     from urllib3.exceptions import HTTPError as http_error
-    k8s_client, k8s_config = client, config
+    global k8s_core  # pylint: disable=global-statement
+    k8s_client, k8s_config, k8s_core = client, config, core_client
     ApiException, ConfigException, Urllib3HTTPError = api_exception, config_exception, http_error
 
 
@@ -61,21 +64,18 @@ REQUEST_TIMEOUT = 30  # seconds per API request
 
 
 def kubernetes_argument_spec() -> dict[str, dict[str, Any]]:
-    """Options shared by router=istio and router=gateway_api (doc fragment ``_kubernetes``); none is required
-    in the spec because the other routers do not use them: :class:`KubernetesRouter` checks them itself."""
-    return {
+    """Options shared by router=istio and router=gateway_api (doc fragment ``_kubernetes``): the object and route,
+    plus kubernetes.core's connection options (AUTH_ARG_SPEC: kubeconfig, context, host, api_key, certificates,
+    proxies, impersonation; each can also come from a ``K8S_AUTH_*`` environment variable)."""
+    spec: dict[str, dict[str, Any]] = {
         "name": {"type": "str"},
         "namespace": {"type": "str"},
         "route_name": {"type": "str"},
         "route_index": {"type": "int"},
         "api_version": {"type": "str"},
-        "kubeconfig": {"type": "path"},
-        "context": {"type": "str"},
-        "host": {"type": "str"},
-        "api_key": {"type": "str", "no_log": True},
-        "validate_certs": {"type": "bool"},
-        "ca_cert": {"type": "path"},
     }
+    spec.update(copy.deepcopy(AUTH_ARG_SPEC))
+    return spec
 
 
 class KubernetesRouter(Router):
@@ -83,6 +83,8 @@ class KubernetesRouter(Router):
 
     max_weight = 100
     reduce_weights = False
+    required = ("name",)
+    mutually_exclusive = (("route_name", "route_index"),)
     group: ClassVar[str]
     versions: ClassVar[tuple[str, ...]]  # tried in order until one is served
     plural: ClassVar[str]
@@ -91,8 +93,8 @@ class KubernetesRouter(Router):
     refs_field: ClassVar[str]  # route.<refs_field>[] are the weighted references
     ref_word: ClassVar[str]  # what a reference is called in messages
 
-    def __init__(self, params: Mapping[str, Any], check_mode: bool = False) -> None:
-        super().__init__(params, check_mode)
+    def __init__(self, params: Mapping[str, Any], check_mode: bool = False, runner: Any = None) -> None:
+        super().__init__(params, check_mode, runner)
         self._check_options()
         self._pools: dict[str, tuple[str, dict[str, Any]]] = {}
         self._api: Any = None
@@ -108,14 +110,8 @@ class KubernetesRouter(Router):
 
     # ---- options ----------------------------------------------------------------------------------------------
     def _check_options(self) -> None:
-        if not HAS_KUBERNETES:
-            raise RouterError(f"the kubernetes Python library is required for router={self.name}: pip install"
-                              " kubernetes (or run the module with a Python that has it)")
+        require(KUBERNETES, reason=f"for router={self.name}", option="router")
         _load_kubernetes()
-        if not self.params.get("name"):
-            raise RouterError(f"option name is required when router={self.name}")
-        if self.params.get("route_name") is not None and self.params.get("route_index") is not None:
-            raise RouterError(f"options route_name and route_index are mutually exclusive (router={self.name})")
         self._api_versions()
 
     def _api_versions(self) -> tuple[str, ...]:
@@ -139,10 +135,12 @@ class KubernetesRouter(Router):
         return self._namespace
 
     def _context_namespace(self) -> str | None:
-        if self.params.get("host") and not (self.params.get("kubeconfig") or self.params.get("context")):
+        kubeconfig = self.params.get("kubeconfig")
+        if (self.params.get("host") and not (kubeconfig or self.params.get("context"))) or \
+                not isinstance(kubeconfig, (str, type(None))):
             return None
         try:
-            contexts, active = k8s_config.list_kube_config_contexts(config_file=self.params.get("kubeconfig"))
+            contexts, active = k8s_config.list_kube_config_contexts(config_file=kubeconfig)
         except (ConfigException, OSError, TypeError):
             return None
         wanted = self.params.get("context")
@@ -159,6 +157,12 @@ class KubernetesRouter(Router):
         if self._stored:
             target["weights"] = dict(self._stored)
         return target
+
+    def check_weights(self, weights: Mapping[str, int]) -> None:
+        super().check_weights(weights)
+        if sum(weights.values()) != 100:
+            raise RouterError(f"option weights: {self.kind} weights are stored as percentages and must add up to"
+                              f" 100, got {dict(weights)}", option="weights")
 
     # ---- pools ------------------------------------------------------------------------------------------------
     def members(self, pool: Any, option: str) -> list[str]:
@@ -319,37 +323,34 @@ class KubernetesRouter(Router):
         return self._api
 
     def _api_client(self) -> Any:
-        params = self.params
-        configuration = k8s_client.Configuration()
-        if params.get("kubeconfig") or params.get("context") or not params.get("host"):
-            self._load_kubeconfig(configuration)
-        if params.get("host"):
-            configuration.host = params["host"].rstrip("/")
-        if params.get("api_key"):
-            configuration.api_key = {"authorization": params["api_key"]}
-            configuration.api_key_prefix = {"authorization": "Bearer"}
-        if params.get("ca_cert"):
-            configuration.ssl_ca_cert = params["ca_cert"]
-        if params.get("validate_certs") is not None:
-            configuration.verify_ssl = params["validate_certs"]
-        configuration.retries = 1
-        return k8s_client.ApiClient(configuration)
+        """An ApiClient configured the way kubernetes.core configures one: its own functions read the connection
+        options (and the ``K8S_AUTH_*`` environment), load kubeconfig or the in-cluster service account, and set
+        certificates, proxies and impersonation headers.
 
-    def _load_kubeconfig(self, configuration: Any) -> None:
-        kubeconfig, context = self.params.get("kubeconfig"), self.params.get("context")
-        default = os.path.expanduser(os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0])
+        Not kubernetes.core's ``get_api_client()`` itself: it wraps the client in a ``DynamicClient`` whose
+        ``LazyDiscoverer`` reads ``GET /version`` and ``GET /api`` as soon as it is built (and keeps a discovery
+        cache file in the temp directory). Custom objects of a known group and plural need no discovery, and the
+        fake API server of tests/fake_k8s (the only API server the tests have) serves ``/apis`` but neither
+        ``/version`` nor ``/api``, so ``get_api_client()`` fails there with ``NotFoundError: 404`` before any
+        request of ours. ``_create_auth_spec``, ``_create_configuration`` and ``_create_headers`` are the steps
+        of ``get_api_client()`` before that wrapper (kubernetes.core 3.x to 6.x); with ``/version`` and ``/api`` in the
+        fake server, this method becomes ``get_api_client(**options).client.client``.
+        """
+        options = {option: self.params.get(option) for option in AUTH_ARG_SPEC}
         try:
-            if not kubeconfig and not context and not os.path.exists(default) and \
-                    os.environ.get("KUBERNETES_SERVICE_HOST"):
-                k8s_config.load_incluster_config(client_configuration=configuration)
-                return
-            k8s_config.load_kube_config(config_file=kubeconfig, context=context,
-                                        client_configuration=configuration, persist_config=False)
-        except (ConfigException, OSError) as exc:
-            source = kubeconfig or default
+            configuration = k8s_core._create_configuration(k8s_core._create_auth_spec(**options))  # pylint: disable=protected-access
+            headers = k8s_core._create_headers(**options)  # pylint: disable=protected-access
+        except (ConfigException, OSError, TypeError) as exc:
+            source = options.get("kubeconfig") if isinstance(options.get("kubeconfig"), str) else "the kubeconfig"
+            context = options.get("context")
             raise RouterError(f"options kubeconfig/context: cannot load the Kubernetes configuration from {source}"
                               f"{f' (context {context})' if context else ''}: {exc}; or give option host (and"
-                              " api_key)") from None
+                              " api_key)", option="kubeconfig") from None
+        configuration.retries = 1
+        api_client = k8s_client.ApiClient(configuration)
+        for header, value in headers.items():  # Impersonate-Group may repeat: kubernetes.core knows how
+            k8s_core._set_header(api_client, header, value)  # pylint: disable=protected-access
+        return api_client
 
     def _read(self) -> dict[str, Any]:
         unserved = []

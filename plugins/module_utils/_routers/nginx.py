@@ -1,31 +1,26 @@
 # Copyright (c) 2026, progressive.delivery contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""nginx adapter of canary_shift, in two modes (option ``nginx_mode``).
+"""nginx adapters of canary_shift: :class:`NginxRouter` (what both modes share) and :class:`NginxReloadRouter`
+(``nginx_mode: reload``, stock nginx); ``nginx_runtime.py`` has the ``nginx_mode: runtime`` adapter.
 
-``reload`` (stock nginx): the module owns an upstream include file. It renders the upstream block (weight 0 is
-written as ``down``: nginx rejects ``weight=0``), replaces the file atomically (temp file, fsync, rename) after
-keeping a backup, runs ``nginx -T`` (test and dump) and only then sends SIGHUP to the master. If the test fails,
-the master cannot be signalled or no new worker appears in time, the previous file is put back byte for byte
-(and nginx reloaded again if it had been signalled) and RouterError carries nginx's own message.
-
-``runtime`` (no reload at all): weights live in a ``lua_shared_dict`` that a ``balancer_by_lua_block`` reads on
-every request (smooth weighted round robin, per worker); a small admin location on a loopback listener reads
-and sets them (JSON), the way ingress-nginx does it. :func:`runtime_snippet` renders the nginx configuration
-that users include (see docs/routers/nginx.md); the module only talks to its admin endpoint.
+``reload``: the module owns an upstream include file. It renders the upstream block (weight 0 is written as
+``down``: nginx rejects ``weight=0``), replaces the file atomically (temp file, fsync, rename) after keeping a
+backup, runs ``nginx -T`` (test and dump, through the module's ``run_command``) and only then sends SIGHUP to the
+master. If the test fails, the master cannot be signalled or no new worker appears in time, the previous file is
+put back byte for byte (and nginx reloaded again if it had been signalled) and RouterError carries nginx's own
+message.
 """
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shlex
+import shutil
 import signal
-import subprocess
 import time
-import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,223 +28,9 @@ from ansible_collections.progressive.delivery.plugins.module_utils._files import
 from ansible_collections.progressive.delivery.plugins.module_utils._routers import Router, RouterError
 
 MODES = ("reload", "runtime")
-#: name of the lua_shared_dict of the runtime snippet
-RUNTIME_DICT = "progressive_delivery_weights"
 _POLL = 0.02
-_ADDRESS = re.compile(r"^[0-9A-Za-z.:\[\]_-]+:[0-9]+$")
-_NAME = re.compile(r"^[0-9A-Za-z._-]+$")
-
-# The runtime-mode configuration, for the http {} context. @DECLARED@ becomes one Lua line per upstream.
-# Weights are stored as one string per upstream ("ADDR=W;ADDR=W") so that one dict:set changes them all at
-# once (make-before-break is then trivially true: there is no intermediate state). The declared list is
-# re-applied on every start and reload; weights of servers that are still declared are kept across reloads.
-RUNTIME_LUA = r"""lua_shared_dict progressive_delivery_weights 1m;
-
-init_by_lua_block {
-    local balancer = require "ngx.balancer"
-    local dict = ngx.shared.progressive_delivery_weights
-    -- upstream name -> its servers ("IP:PORT"); the admin API can change their weights, not the list
-    local pd = {declared = {
-@DECLARED@
-    }}
-    local cache = {}
-
-    local function decode(raw)
-        local weights = {}
-        for addr, weight in string.gmatch(raw or "", "([^;=]+)=(%d+)") do
-            weights[addr] = tonumber(weight)
-        end
-        return weights
-    end
-
-    local function encode(name, weights)
-        local parts = {}
-        for _, addr in ipairs(pd.declared[name]) do
-            parts[#parts + 1] = addr .. "=" .. weights[addr]
-        end
-        return table.concat(parts, ";")
-    end
-
-    for name, members in pairs(pd.declared) do
-        local kept = decode(dict:get(name))
-        local weights = {}
-        for _, addr in ipairs(members) do
-            weights[addr] = kept[addr] or 1
-        end
-        dict:set(name, encode(name, weights))
-    end
-
-    local function peers(name)
-        local raw = dict:get(name)
-        local state = cache[name]
-        if state and state.raw == raw then
-            return state
-        end
-        local weights = decode(raw)
-        state = {raw = raw, peers = {}, live = 0}
-        for _, addr in ipairs(pd.declared[name] or {}) do
-            local host, port = addr:match("^(.*):(%d+)$")
-            local weight = weights[addr] or 0
-            state.peers[#state.peers + 1] = {
-                addr = addr, host = host, port = tonumber(port), weight = weight, current = 0,
-            }
-            if weight > 0 then
-                state.live = state.live + 1
-            end
-        end
-        cache[name] = state
-        return state
-    end
-
-    -- smooth weighted round robin (as nginx's own upstream): exact shares, weight 0 never chosen
-    local function pick(state, skip)
-        local best, total = nil, 0
-        for _, peer in ipairs(state.peers) do
-            if peer.weight > 0 and not skip[peer.addr] then
-                peer.current = peer.current + peer.weight
-                total = total + peer.weight
-                if best == nil or peer.current > best.current then
-                    best = peer
-                end
-            end
-        end
-        if best then
-            best.current = best.current - total
-        end
-        return best
-    end
-
-    function pd.balance(name)
-        local state = peers(name)
-        local ctx = ngx.ctx
-        local tried = ctx.progressive_delivery_tried
-        if tried == nil then
-            tried = {}
-            ctx.progressive_delivery_tried = tried
-            if state.live > 1 then
-                balancer.set_more_tries(1)
-            end
-        end
-        local peer = pick(state, tried) or pick(state, {})
-        if peer == nil then
-            ngx.log(ngx.ERR, "progressive.delivery: every server of upstream ", name, " has weight 0")
-            return ngx.exit(502)
-        end
-        tried[peer.addr] = true
-        local ok, err = balancer.set_current_peer(peer.host, peer.port)
-        if not ok then
-            ngx.log(ngx.ERR, "progressive.delivery: cannot set peer ", peer.addr, ": ", err)
-            return ngx.exit(502)
-        end
-    end
-
-    local function reply(status, body)
-        ngx.status = status
-        ngx.header["Content-Type"] = "application/json"
-        ngx.say(body)
-        return ngx.exit(status)
-    end
-
-    local function state_json(name)
-        local weights = decode(dict:get(name))
-        local parts = {}
-        for _, addr in ipairs(pd.declared[name]) do
-            parts[#parts + 1] = '"' .. addr .. '": ' .. weights[addr]
-        end
-        return '{"upstream": "' .. name .. '", "servers": {' .. table.concat(parts, ", ") .. '}}'
-    end
-
-    -- body: {"servers": {"ADDR": WEIGHT, ...}} (a flat JSON object of integers; no cjson needed)
-    local function parse(body)
-        local inner = (body or ""):match('^%s*{%s*"servers"%s*:%s*{(.-)}%s*}%s*$')
-        if inner == nil then
-            return nil, 'body must be {"servers": {"ADDR": WEIGHT, ...}}'
-        end
-        local weights, pos = {}, 1
-        if inner:match("^%s*$") then
-            return weights
-        end
-        while true do
-            local _, last, addr, weight = inner:find('^%s*"([^"]+)"%s*:%s*(%d+)%s*', pos)
-            if last == nil then
-                return nil, "servers must map addresses to non-negative integers"
-            end
-            weights[addr] = tonumber(weight)
-            pos = last + 1
-            if pos > #inner then
-                return weights
-            end
-            if inner:sub(pos, pos) ~= "," then
-                return nil, "servers must map addresses to non-negative integers"
-            end
-            pos = pos + 1
-        end
-    end
-
-    function pd.admin()
-        local name = ngx.var.uri:match("^/upstreams/([^/]+)$")
-        if name == nil or pd.declared[name] == nil then
-            return reply(404, '{"error": "no such upstream"}')
-        end
-        local method = ngx.req.get_method()
-        if method == "GET" then
-            return reply(200, state_json(name))
-        end
-        if method ~= "PUT" then
-            return reply(405, '{"error": "use GET or PUT"}')
-        end
-        ngx.req.read_body()
-        local wanted, err = parse(ngx.req.get_body_data())
-        if wanted == nil then
-            return reply(400, '{"error": "' .. err .. '"}')
-        end
-        local weights = decode(dict:get(name))
-        for addr, weight in pairs(wanted) do
-            if weights[addr] == nil then
-                local shown = addr:gsub('[^%w%.:%[%]]', '?')
-                return reply(400, '{"error": "' .. shown .. ' is not a server of ' .. name .. '"}')
-            end
-            weights[addr] = weight
-        end
-        -- one write: every worker sees all weights change at once
-        dict:set(name, encode(name, weights))
-        return reply(200, state_json(name))
-    end
-
-    progressive_delivery = pd
-}
-"""
-
-
-def runtime_snippet(upstreams: Mapping[str, Sequence[str]], admin_listen: str = "127.0.0.1:8089",
-                    upstream_options: Sequence[str] = ("keepalive 16",)) -> str:
-    """The nginx configuration of ``nginx_mode: runtime`` (include it in ``http {}``).
-
-    ``upstreams`` maps each upstream name to its servers (``IP:PORT``; ngx.balancer needs an IP address). Each
-    server starts with weight 1 until the module sets weights. ``admin_listen`` is the admin listener (keep it
-    on loopback: it is unauthenticated); ``nginx_admin_url`` is then ``http://<admin_listen>``.
-    """
-    declared = []
-    blocks = []
-    for name, servers in upstreams.items():
-        if not _NAME.match(name):
-            raise ValueError(f"upstream name {name!r}: use letters, digits, '.', '_' and '-'")
-        bad = [server for server in servers if not _ADDRESS.match(server)]
-        if bad or not servers:
-            raise ValueError(f"upstream {name}: servers must be IP:PORT, got {list(servers)!r}")
-        quoted = ", ".join(f'"{server}"' for server in servers)
-        declared.append(f'        ["{name}"] = {{{quoted}}},')
-        options = "".join(f"    {option.rstrip(';')};\n" for option in upstream_options)
-        blocks.append(f"upstream {name} {{\n    server 0.0.0.1;  # placeholder: the balancer_by_lua_block picks"
-                      f" the peer\n    balancer_by_lua_block {{ progressive_delivery.balance(\"{name}\") }}\n"
-                      f"{options}}}\n")
-    admin = (f"server {{\n    listen {admin_listen};\n    access_log off;\n    client_body_buffer_size 64k;\n"
-             f"    client_max_body_size 64k;\n    location /upstreams/ {{\n"
-             f"        content_by_lua_block {{ progressive_delivery.admin() }}\n    }}\n}}\n")
-    header = ("# Generated for progressive.delivery.canary_shift nginx_mode=runtime; include in http {}.\n"
-              "# Needs: load_module ndk_http_module.so and ngx_http_lua_module.so (Debian libnginx-mod-http-lua)\n"
-              "# and lua-resty-core (ngx.balancer).\n")
-    return header + RUNTIME_LUA.replace("@DECLARED@", "\n".join(declared)) + "\n" + "\n".join(blocks) + "\n" + admin
+#: AnsibleModule.run_command's signature: (args, check_rc=False, ...) -> (rc, stdout, stderr)
+Runner = Callable[..., tuple[int, str, str]]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -413,81 +194,47 @@ def compiled_paths(version_output: str) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------------------------
-# the adapter
+# the adapters
 # ----------------------------------------------------------------------------------------------
-def admin_address(url: str) -> tuple[str, int, str]:
-    """``(host, port, path prefix)`` of ``nginx_admin_url``; RouterError unless it is an ``http://`` URL.
-
-    The runtime snippet's admin listener is plain http and unauthenticated, so it belongs on loopback; https,
-    credentials, a query or a fragment in the URL are refused rather than half supported.
-    """
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port or 80
-    except ValueError as exc:
-        raise RouterError(f"option nginx_admin_url: not a URL ({exc}): {url!r}") from None
-    if parts.scheme != "http" or not parts.hostname or parts.username or parts.password or parts.query or \
-            parts.fragment:
-        raise RouterError(f"option nginx_admin_url: must be http://HOST[:PORT][/PREFIX] (the runtime snippet's "
-                          f"loopback admin listener; https and credentials are not supported), got {url!r}")
-    return parts.hostname, port, parts.path.rstrip("/")
-
-
 class NginxRouter(Router):
+    """What both nginx modes share: the ``upstream`` option, the member checks, the read-back."""
+
     name = "nginx"
     max_weight = 1000
 
     @staticmethod
     def argument_spec() -> dict[str, dict[str, Any]]:
-        # no `required`: the options are shared with the other routers; __init__ checks what nginx needs
+        # every nginx option, in both adapters: the registry merges identical declarations
         return {
-            "upstream_file": {"type": "path"},
             "upstream": {"type": "str"},
+            "nginx_mode": {"type": "str", "default": "reload", "choices": list(MODES)},
+            "nginx_timeout": {"type": "float", "default": 10.0},
+            "upstream_file": {"type": "path"},
             "nginx_binary": {"type": "str", "default": "nginx"},
             "nginx_args": {"type": "raw"},
-            "nginx_mode": {"type": "str", "default": "reload", "choices": list(MODES)},
-            "nginx_admin_url": {"type": "str"},
             "nginx_upstream_options": {"type": "list", "elements": "str"},
             "nginx_pid_file": {"type": "path"},
-            "nginx_timeout": {"type": "float", "default": 10.0},
+            "nginx_admin_url": {"type": "str"},
         }
 
-    def __init__(self, params: Mapping[str, Any], check_mode: bool = False) -> None:
-        super().__init__(params, check_mode)
-        self.mode: str = params.get("nginx_mode") or "reload"
-        if self.mode not in MODES:
-            raise RouterError(f"option nginx_mode: one of {', '.join(MODES)}, got {self.mode!r}")
-        self.upstream: str = self._required("upstream")
+    def __init__(self, params: Mapping[str, Any], check_mode: bool = False, runner: Any = None) -> None:
+        super().__init__(params, check_mode, runner)
+        self.upstream: str = params["upstream"]
         self.timeout = float(params.get("nginx_timeout") or 10.0)
         if self.timeout <= 0:
             raise RouterError(f"option nginx_timeout: must be greater than 0, got {self.timeout}")
-        if self.mode == "reload":
-            self.path: str = self._required("upstream_file")
-            self.args = nginx_args(params.get("nginx_args"))
-            self.binary: str = params.get("nginx_binary") or "nginx"
-        else:
-            self.admin_url: str = self._required("nginx_admin_url").rstrip("/")
-            self._admin_address = admin_address(self.admin_url)
-        self._workers_before: set[int] = set()
-        self._master: int | None = None
 
-    def _required(self, option: str) -> str:
-        value = self.params.get(option)
-        if not value:
-            raise RouterError(f"option {option} is required when router=nginx and nginx_mode={self.mode}")
-        return str(value)
-
-    def describe(self) -> dict[str, Any]:
-        if self.mode == "reload":
-            return {"mode": "reload", "upstream": self.upstream, "upstream_file": self.path}
-        return {"mode": "runtime", "upstream": self.upstream, "admin_url": self.admin_url}
+    @property
+    def mode(self) -> str:
+        return self.variant[1] if self.variant else "?"
 
     def _pool_of(self, member: str) -> str:
         for option in ("stable", "canary"):
             pool = self.params.get(option)
             if member == pool or (isinstance(pool, list) and member in pool):
                 return option
-        return "stable or canary"
+        weights = self.params.get("weights")
+        return "weights" if isinstance(weights, dict) and member in weights else "stable or canary"
 
     def _check_members(self, members: Sequence[str], existing: Mapping[str, int], where: str) -> None:
         for member in members:
@@ -495,35 +242,54 @@ class NginxRouter(Router):
                 raise RouterError(f"option {self._pool_of(member)}: server {member} is not in upstream "
                                   f"{self.upstream} ({where}); its servers: {', '.join(existing) or 'none'}")
 
-    # -- Router interface ---------------------------------------------------------------------------
+    def _read(self) -> tuple[dict[str, int], str]:
+        """Every server's weight as nginx has it, and where that was read (for messages)."""
+        raise NotImplementedError
+
     def get_weights(self, members: Sequence[str]) -> dict[str, int]:
-        if self.mode == "runtime":
-            existing, where = self._admin("GET"), f"admin {self.admin_url}"
-        else:
-            existing, where = self._read_upstream().weights(), self.path
+        existing, where = self._read()
         self._check_members(members, existing, where)
         return {member: existing[member] for member in members}
 
-    def set_weights(self, current: Mapping[str, int], target: Mapping[str, int]) -> None:
-        if self.mode == "runtime":
-            # one PUT, one dict:set in nginx: every worker moves from current to target at once
-            self._admin("PUT", {"servers": dict(target)})
-        else:
-            self._replace_and_reload(target)
-
     def verify(self, target: Mapping[str, int]) -> dict[str, int]:
-        if self.mode == "runtime":
-            seen, where = self._admin("GET"), f"admin {self.admin_url}"
-        else:
-            self._check_reloaded()
-            seen, where = self._read_upstream().weights(), self.path
+        seen, where = self._read()
         read = {member: seen.get(member, -1) for member in target}
         if read != dict(target):
             raise RouterError(f"verify: upstream {self.upstream} ({where}) has weights {read}, expected "
                               f"{dict(target)}")
         return read
 
-    # -- reload mode --------------------------------------------------------------------------------
+
+class NginxReloadRouter(NginxRouter):
+    """``nginx_mode: reload``: the upstream include file, ``nginx -T``, SIGHUP."""
+
+    variant = ("nginx_mode", "reload")
+    required = ("upstream", "upstream_file")
+    description = ("with O(nginx_mode=reload) (the default) renders O(upstream) in O(upstream_file) and reloads"
+                   " nginx")
+
+    def __init__(self, params: Mapping[str, Any], check_mode: bool = False, runner: Runner | None = None) -> None:
+        super().__init__(params, check_mode, runner)
+        self.path: str = params["upstream_file"]
+        self.args = nginx_args(params.get("nginx_args"))
+        self.binary: str = params.get("nginx_binary") or "nginx"
+        self._workers_before: set[int] = set()
+        self._master: int | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"mode": "reload", "upstream": self.upstream, "upstream_file": self.path}
+
+    def _read(self) -> tuple[dict[str, int], str]:
+        return self._read_upstream().weights(), self.path
+
+    def set_weights(self, current: Mapping[str, int], target: Mapping[str, int]) -> None:
+        self._replace_and_reload(target)
+
+    def verify(self, target: Mapping[str, int]) -> dict[str, int]:
+        self._check_reloaded()
+        return super().verify(target)
+
+    # -- the file and the reload --------------------------------------------------------------------------------
     def _read_bytes(self) -> bytes:
         try:
             with open(self.path, "rb") as handle:
@@ -581,22 +347,23 @@ class NginxRouter(Router):
                 self._signal_quietly()
             raise RouterError(f"{exc}; {self.path} was restored to its previous content") from None
 
-    def _run(self, *extra: str) -> subprocess.CompletedProcess[str]:
+    def _run(self, *extra: str) -> tuple[int, str, str]:
+        """Run nginx through the module's ``run_command`` (the runner given to the adapter)."""
         cmd = [self.binary, *self.args, *extra]
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout * 3, check=False)
-        except FileNotFoundError:
-            raise RouterError(f"option nginx_binary: {self.binary} not found") from None
-        except subprocess.TimeoutExpired:
-            raise RouterError(f"{shlex.join(cmd)} did not finish within {self.timeout * 3:.0f}s") from None
+        if shutil.which(self.binary) is None:
+            raise RouterError(f"option nginx_binary: {self.binary} not found")
+        if self.runner is None:
+            raise RouterError("internal error: the nginx reload adapter needs a command runner (module.run_command)")
+        rc, out, err = self.runner(cmd, check_rc=False)
+        return rc, out or "", err or ""
 
     def _test_config(self) -> int:
         """``nginx -T`` (test and dump) with nginx_args; returns the running master's PID."""
-        test = self._run("-T")
-        if test.returncode != 0:
-            raise RouterError(f"nginx -t failed: {test.stderr.strip() or test.stdout.strip()}")
+        rc, out, err = self._run("-T")
+        if rc != 0:
+            raise RouterError(f"nginx -t failed: {err.strip() or out.strip()}")
         pid_file = self.params.get("nginx_pid_file") or pid_file_from_dump(
-            test.stdout, self.args, compiled_paths(self._run("-V").stderr))
+            out, self.args, compiled_paths(self._run("-V")[2]))
         try:
             with open(pid_file, encoding="utf-8") as handle:
                 master = int(handle.read().strip())
@@ -639,43 +406,3 @@ class NginxRouter(Router):
         if not has_reloaded(workers, self._workers_before):
             raise RouterError(f"verify: nginx master PID {master} has not reloaded (workers {sorted(workers)}, "
                               f"before {sorted(self._workers_before)})")
-
-    # -- runtime mode -------------------------------------------------------------------------------
-    def _admin(self, method: str, body: Mapping[str, Any] | None = None) -> dict[str, int]:
-        # Plain http.client: the admin listener is unauthenticated loopback http (see admin_address), and
-        # ansible.module_utils.urls would cost 50-75 ms of imports per task for one local request. Imported
-        # here: reload mode and the other routers do not pay its ~14 ms.
-        import http.client  # pylint: disable=import-outside-toplevel
-        host, port, prefix = self._admin_address
-        path = f"{prefix}/upstreams/{self.upstream}"
-        url = f"{self.admin_url}/upstreams/{self.upstream}"
-        data = json.dumps(body).encode() if body is not None else None
-        connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
-        try:
-            connection.request(method, path, body=data, headers={"Content-Type": "application/json"})
-            response = connection.getresponse()
-            raw = response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            raise RouterError(f"option nginx_admin_url: cannot {method} {url}: {exc}") from None
-        finally:
-            connection.close()
-        if response.status != 200:
-            raise RouterError(self._admin_error(response.status, response.reason, raw))
-        try:
-            answer = json.loads(raw)
-        except ValueError:
-            answer = raw[:200]
-        servers = answer.get("servers") if isinstance(answer, dict) else None
-        if not isinstance(servers, dict):
-            raise RouterError(f"option nginx_admin_url: {url} did not answer like the runtime snippet: {answer!r}")
-        return {str(addr): int(weight) for addr, weight in servers.items()}
-
-    def _admin_error(self, status: int, reason: str, raw: bytes) -> str:
-        try:
-            detail = json.loads(raw).get("error", "")
-        except (ValueError, AttributeError):
-            detail = ""
-        if status == 404:
-            return (f"option upstream: no upstream {self.upstream!r} behind {self.admin_url} (declare it in the "
-                    f"runtime snippet){': ' + detail if detail else ''}")
-        return f"option nginx_admin_url: {self.admin_url} answered HTTP {status}: {detail or reason}"

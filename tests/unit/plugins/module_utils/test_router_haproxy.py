@@ -14,10 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ansible_collections.progressive.delivery.plugins.module_utils._routers import (
-    BREAK_BEFORE_MAKE_ENV,
-    RouterError,
-)
+from ansible_collections.progressive.delivery.plugins.module_utils._result import ModuleFailure
+from ansible_collections.progressive.delivery.plugins.module_utils._routers import RouterError, registry
 from ansible_collections.progressive.delivery.plugins.module_utils._routers import haproxy as haproxy_module
 from ansible_collections.progressive.delivery.plugins.module_utils._routers.haproxy import (
     HAProxyRouter,
@@ -152,10 +150,14 @@ def set_commands(haproxy: FakeHAProxy) -> list[str]:
 # ------------------------------------------------------------------------------------------------ options
 @pytest.mark.parametrize("missing", ["haproxy_socket", "backend"])
 def test_required_options(missing):
-    params = {"haproxy_socket": "/run/haproxy/admin.sock", "backend": "app"}
+    params = {"router": "haproxy", "haproxy_socket": "/run/haproxy/admin.sock", "backend": "app"}
+    assert registry.select(params) is HAProxyRouter
     params[missing] = None
-    with pytest.raises(RouterError, match=f"option {missing} is required when router=haproxy"):
-        HAProxyRouter(params)
+    with pytest.raises(ModuleFailure, match=f"router is haproxy but all of the following are missing: {missing}$") \
+            as failure:
+        registry.select(params)
+    assert failure.value.option == missing
+    assert ("router", "haproxy", ["haproxy_socket", "backend"]) in registry.required_if()
 
 
 def test_timeout_must_be_positive():
@@ -223,10 +225,12 @@ def test_gain_is_sent_before_loss(fake):
     assert set_commands(haproxy) == ["set weight app/green 1", "set weight app/blue 0"]
 
 
-def test_bench_switch_breaks_before_make(fake, monkeypatch):
+def test_ordered_updates_is_looked_up_at_call_time(fake, monkeypatch):
+    """bench/shift_under_load.py replaces it to show what make-before-break buys; no switch in the product."""
     haproxy, path = fake
     haproxy.backends["app"] = {"blue": 1, "green": 0}
-    monkeypatch.setenv(BREAK_BEFORE_MAKE_ENV, "1")
+    monkeypatch.setattr(haproxy_module, "ordered_updates", lambda before, after: sorted(
+        after.items(), key=lambda step: step[1] > before.get(step[0], 0)))
     shift(router(path), 100)
     assert set_commands(haproxy) == ["set weight app/blue 0", "set weight app/green 1"]
     assert {"blue": 0, "green": 0} in haproxy.history
@@ -307,3 +311,17 @@ def test_state_file_write_error_restores(fake, tmp_path, monkeypatch):
         shift(router(path, haproxy_state_file=str(tmp_path / "server-state")), 5)
     assert haproxy.backends["app"] == {"blue": 128, "green": 128}
     assert not os.path.exists(tmp_path / "server-state")
+
+
+def test_persisted_compares_the_state_file_with_the_runtime_weights(fake, tmp_path):
+    haproxy, path = fake
+    state_file = tmp_path / "server-state"
+    haproxy.backends["app"] = {"blue": 128, "green": 128}
+    adapter = router(path, haproxy_state_file=str(state_file))
+    current = adapter.get_weights(["blue", "green"])
+    assert adapter.persisted(current) is False  # no file yet
+    adapter.persist()
+    assert adapter.persisted(current) is True
+    haproxy.backends["app"]["green"] = 64  # a raw `set weight`: the runtime moved, the file did not
+    assert adapter.persisted(adapter.get_weights(["blue", "green"])) is False
+    assert router(path).persisted({"blue": 1, "green": 1}) is True  # nothing persisted without the option

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible_collections.progressive.delivery.plugins.module_utils._routers import RouterError
+from ansible_collections.progressive.delivery.plugins.module_utils._deps import Dependency
+from ansible_collections.progressive.delivery.plugins.module_utils._result import ModuleFailure
+from ansible_collections.progressive.delivery.plugins.module_utils._routers import RouterError, registry
 from ansible_collections.progressive.delivery.plugins.module_utils._routers import kubernetes as k8s_router
 from ansible_collections.progressive.delivery.plugins.module_utils._routers.kubernetes import (
     GatewayApiRouter,
@@ -253,6 +255,15 @@ def test_an_object_is_the_same_in_every_served_version(api: FakeKubeApiServer) -
 # --------------------------------------------------------------------------------------------------
 # the adapters
 # --------------------------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def fresh_default_configuration() -> Iterator[None]:
+    """kubernetes.core loads a kubeconfig into the client's process-wide default configuration (one module run is
+    one process); tests run many adapters in one process, so each starts from a clean default."""
+    client.Configuration.set_default(None)
+    yield
+    client.Configuration.set_default(None)
+
+
 def params(api: FakeKubeApiServer, obj_name: str, **extra: Any) -> dict[str, Any]:
     return {"name": obj_name, "namespace": NS, "route_name": "main", "route_index": None, "api_version": None,
             "kubeconfig": None, "context": None, "host": api.url, "api_key": TOKEN, "validate_certs": None,
@@ -277,10 +288,10 @@ def shift(router: Any, weight: int) -> dict[str, int]:
 
 def test_missing_kubernetes_library_is_a_clear_error(monkeypatch: pytest.MonkeyPatch,
                                                      api: FakeKubeApiServer) -> None:
-    monkeypatch.setattr(k8s_router, "HAS_KUBERNETES", False)
-    with pytest.raises(RouterError, match="the kubernetes Python library is required for router=istio: pip"
-                                          " install kubernetes"):
+    monkeypatch.setattr(k8s_router, "KUBERNETES", Dependency("no_such_module_here", "kubernetes", "29.0"))
+    with pytest.raises(ModuleFailure, match=r"kubernetes >= 29\.0.*for router=istio") as failure:
         IstioRouter(params(api, "x"))
+    assert failure.value.option == "router" and "no_such_module_here" in failure.value.result["exception"]
 
 
 def test_module_utils_import_without_the_library(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -307,17 +318,45 @@ def test_module_utils_import_without_the_library(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delitem(sys.modules, module_name)
     try:
         reloaded = importlib.import_module(module_name)
-        assert reloaded.HAS_KUBERNETES is False
-        with pytest.raises(RouterError, match="router=gateway_api: pip install kubernetes"):
+        assert reloaded.k8s_client is None
+        with pytest.raises(ModuleFailure, match=r"kubernetes >= 29\.0.*for router=gateway_api"):
             reloaded.GatewayApiRouter({"name": "x"})
     finally:
         monkeypatch.undo()
         sys.modules[module_name] = k8s_router
 
 
+def test_required_and_exclusive_options_are_declared_to_the_registry() -> None:
+    assert ("router", "gateway_api", ["name"]) in registry.required_if()
+    assert ["route_name", "route_index"] in registry.mutually_exclusive()
+    with pytest.raises(ModuleFailure, match=r"router is istio but all of the following are missing: name$"):
+        registry.select({"router": "istio", "name": None})
+    assert registry.select({"router": "istio", "name": "x"}) is IstioRouter
+
+
+def test_connection_options_are_kubernetes_core_ones() -> None:
+    from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+    spec = GatewayApiRouter.argument_spec()
+    assert {option: spec[option] for option in AUTH_ARG_SPEC} == AUTH_ARG_SPEC
+    assert spec["validate_certs"]["aliases"] == ["verify_ssl"] and spec["ca_cert"]["aliases"] == ["ssl_ca_cert"]
+
+
+def test_k8s_auth_environment_gives_the_connection(api: FakeKubeApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = create_route(api)["metadata"]["name"]
+    monkeypatch.setenv("K8S_AUTH_HOST", api.url)
+    monkeypatch.setenv("K8S_AUTH_API_KEY", TOKEN)
+    assert shift(gateway(api, name, host=None, api_key=None), 25) == {"blue": 75, "green:80": 25}
+
+
+def test_weights_must_be_percentages(api: FakeKubeApiServer) -> None:
+    router = gateway(api, "x")
+    router.check_weights({"blue": 70, "green:80": 30})
+    with pytest.raises(RouterError, match="must add up to 100") as failure:
+        router.check_weights({"blue": 70, "green:80": 20})
+    assert failure.value.option == "weights"
+
+
 @pytest.mark.parametrize("extra,message", [
-    ({"name": None}, "option name is required when router=gateway_api"),
-    ({"route_index": 0}, "options route_name and route_index are mutually exclusive"),
     ({"api_version": "v2"}, "option api_version: must be one of gateway.networking.k8s.io/v1,"),
     ({"api_version": "networking.istio.io/v1"}, "option api_version: must be one of"),
 ])

@@ -17,18 +17,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible_collections.progressive.delivery.plugins.module_utils._routers import RouterError
+from ansible_collections.progressive.delivery.plugins.module_utils._result import ModuleFailure
+from ansible_collections.progressive.delivery.plugins.module_utils._routers import RouterError, registry
 from ansible_collections.progressive.delivery.plugins.module_utils._routers.nginx import (
-    NginxRouter,
-    admin_address,
+    NginxReloadRouter,
     backup_path,
     compiled_paths,
     has_reloaded,
     nginx_args,
     parse_upstreams,
     pid_file_from_dump,
-    runtime_snippet,
 )
+from ansible_collections.progressive.delivery.plugins.module_utils._routers.nginx_runtime import (
+    NginxRuntimeRouter,
+    admin_address,
+)
+
+from tests.lab.routers import NGINX_FILES, render_runtime_config
 
 BLUE, GREEN = "127.0.0.1:8081", "127.0.0.1:8082"
 FILE = """\
@@ -42,13 +47,25 @@ upstream demo {
 """
 
 
-def router(tmp_path: Path, **params: Any) -> NginxRouter:
+class Runner:
+    """AnsibleModule.run_command's signature on subprocess, recording each command."""
+
+    def __init__(self) -> None:
+        self.commands: list[list[str]] = []
+
+    def __call__(self, args: list[str], check_rc: bool = False) -> tuple[int, str, str]:
+        self.commands.append(list(args))
+        proc = subprocess.run(args, capture_output=True, text=True, check=False, timeout=60)
+        return proc.returncode, proc.stdout, proc.stderr
+
+
+def router(tmp_path: Path, runner: Runner | None = None, **params: Any) -> NginxReloadRouter:
     path = tmp_path / "demo.conf"
     if not path.exists():
         path.write_text(FILE)
-    base = {"upstream": "demo", "upstream_file": str(path), "stable": BLUE, "canary": GREEN,
+    base = {"router": "nginx", "upstream": "demo", "upstream_file": str(path), "stable": BLUE, "canary": GREEN,
             "nginx_binary": "nginx", "nginx_mode": "reload", "nginx_timeout": 10.0}
-    return NginxRouter({**base, **params})
+    return NginxReloadRouter({**base, **params}, runner=runner or Runner())
 
 
 # -- the upstream file ------------------------------------------------------------------------------
@@ -88,10 +105,25 @@ def test_get_weights_and_errors_name_the_option(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("params,message", [
-    ({"upstream_file": None}, "option upstream_file is required when router=nginx and nginx_mode=reload"),
-    ({"upstream": ""}, "option upstream is required when router=nginx"),
-    ({"nginx_mode": "runtime"}, "option nginx_admin_url is required when router=nginx and nginx_mode=runtime"),
-    ({"nginx_mode": "lua"}, "option nginx_mode: one of reload, runtime"),
+    ({"upstream_file": None}, "router is nginx and nginx_mode is reload but all of the following are missing:"
+                              " upstream_file"),
+    ({"upstream": ""}, "router is nginx and nginx_mode is reload but all of the following are missing: upstream"),
+    ({"nginx_mode": "runtime"}, "router is nginx and nginx_mode is runtime but all of the following are missing:"
+                                " nginx_admin_url"),
+    ({"nginx_mode": "lua"}, "value of nginx_mode must be one of: reload, runtime, got: lua"),
+])
+def test_registry_selects_the_mode_and_checks_what_it_needs(tmp_path: Path, params: dict[str, Any],
+                                                           message: str) -> None:
+    base = {"router": "nginx", "upstream": "demo", "upstream_file": str(tmp_path / "x.conf"), "nginx_mode": "reload"}
+    assert registry.select(base) is NginxReloadRouter
+    assert registry.select({**base, "nginx_mode": "runtime", "nginx_admin_url": "http://127.0.0.1:1"}) \
+        is NginxRuntimeRouter
+    with pytest.raises(ModuleFailure, match=message) as failure:
+        registry.select({**base, **params})
+    assert failure.value.option == (message.rsplit(" ", 1)[-1] if "missing" in message else "nginx_mode")
+
+
+@pytest.mark.parametrize("params,message", [
     ({"nginx_timeout": 0}, None),  # 0 falls back to the default
     ({"nginx_timeout": -1}, "option nginx_timeout: must be greater than 0"),
     ({"nginx_args": {"p": 1}}, "option nginx_args: a string"),
@@ -236,9 +268,9 @@ def admin() -> Iterator[str]:
     server.server_close()
 
 
-def runtime_router(url: str, **params: Any) -> NginxRouter:
-    return NginxRouter({"upstream": "demo", "nginx_mode": "runtime", "nginx_admin_url": url, "stable": BLUE,
-                        "canary": GREEN, "nginx_timeout": 5.0, **params})
+def runtime_router(url: str, **params: Any) -> NginxRuntimeRouter:
+    return NginxRuntimeRouter({"upstream": "demo", "nginx_mode": "runtime", "nginx_admin_url": url, "stable": BLUE,
+                               "canary": GREEN, "nginx_timeout": 5.0, **params})
 
 
 def test_runtime_sets_all_weights_in_one_call(admin: str) -> None:
@@ -289,14 +321,28 @@ def test_runtime_admin_answers_that_are_not_the_snippet(admin: str, answer: tupl
         runtime_router(admin).get_weights([BLUE, GREEN])
 
 
-def test_runtime_snippet_declares_upstreams_and_admin() -> None:
-    text = runtime_snippet({"demo": [BLUE, GREEN], "api": ["10.0.0.1:80"]}, "127.0.0.1:9901", ["keepalive 8"])
+def test_runtime_config_template_declares_upstreams_and_admin() -> None:
+    text = render_runtime_config({"demo": [BLUE, GREEN], "api": ["10.0.0.1:80"]}, "127.0.0.1:9901", ["keepalive 8"])
     assert '["demo"] = {"127.0.0.1:8081", "127.0.0.1:8082"},' in text
     assert 'balancer_by_lua_block { progressive_delivery.balance("api") }' in text
     assert "listen 127.0.0.1:9901;" in text and "    keepalive 8;\n" in text
+    assert f'lua_package_path "{NGINX_FILES}/?.lua;;";' in text
     assert text.count("{") == text.count("}")
-    assert "@DECLARED@" not in text
+    lua = (NGINX_FILES / "progressive_delivery.lua").read_text()
+    assert "function M.new(declared)" in lua and "function pd.admin()" in lua and lua.rstrip().endswith("return M")
     with pytest.raises(ValueError, match="servers must be IP:PORT"):
-        runtime_snippet({"demo": ['1.2.3.4:80"; os.exit()']})
+        render_runtime_config({"demo": ['1.2.3.4:80"; os.exit()']})
     with pytest.raises(ValueError, match="upstream name"):
-        runtime_snippet({"de mo": [BLUE]})
+        render_runtime_config({"de mo": [BLUE]})
+
+
+def test_nginx_commands_go_through_the_runner(tmp_path: Path) -> None:
+    runner = Runner()
+    nginx = fake_nginx(tmp_path, test_ok=False, pid_file=tmp_path / "nginx.pid")
+    with pytest.raises(RouterError, match="nginx -t failed"):
+        router(tmp_path, runner, nginx_binary=nginx, nginx_args="-p /srv").set_weights({BLUE: 3, GREEN: 0},
+                                                                                      {BLUE: 1, GREEN: 1})
+    assert runner.commands == [[nginx, "-p", "/srv", "-T"]]
+    with pytest.raises(RouterError, match=r"option nginx_binary: /no/such/nginx not found"):
+        router(tmp_path, nginx_binary="/no/such/nginx").set_weights({BLUE: 3, GREEN: 0}, {BLUE: 1, GREEN: 1})
+    assert (tmp_path / "demo.conf").read_text() == FILE

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 from ansible_collections.progressive.delivery.plugins.module_utils._weights import (
     canary_share,
+    explicit_weights,
     make_before_break,
     same_split,
     server_weights,
@@ -106,3 +108,21 @@ def test_break_before_make_would_hit_zero():
 ])
 def test_same_split_compares_shares_not_units(current, target, same):
     assert same_split(current, target) is same
+
+
+def test_explicit_weights_in_member_order_with_digit_strings() -> None:
+    assert explicit_weights({"green": "128", "blue": 128}, ["blue", "green"]) == {"blue": 128, "green": 128}
+    assert list(explicit_weights({"green": 1, "blue": 0}, ["blue", "green"])) == ["blue", "green"]
+
+
+@pytest.mark.parametrize(("weights", "message"), [
+    ({"blue": 1}, "missing green"),
+    ({"blue": 1, "green": 1, "red": 1}, "not in stable or canary: red"),
+    ({"blue": -1, "green": 1}, "the weight of blue must be a non-negative integer, got -1"),
+    ({"blue": True, "green": 1}, "the weight of blue must be a non-negative integer, got True"),
+    ({"blue": 1.5, "green": 1}, "got 1.5"),
+    ({"blue": 0, "green": 0}, "every member would have weight 0"),
+])
+def test_explicit_weights_refused(weights: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        explicit_weights(weights, ["blue", "green"])
