@@ -63,6 +63,12 @@ class ContractModule(AnsibleModule):
         return msg, option_in_validation_error(self, msg)
 
 
+#: Ansible's messages that list the options at fault after a colon (the first listed is the one named).
+_LISTED_OPTIONS = re.compile(r"(?:missing required arguments|(?:all|any) of the following are missing"
+                             r"|parameters are mutually exclusive|parameters are required together"
+                             r"|one of the following is required): ([\w|, ]+)")
+
+
 def option_in_validation_error(module: Any, msg: str) -> str | None:
     """The top-level option an argument-validation message is about (the first one it names), else ``None``."""
     result = getattr(module, "validation_result", None)
@@ -74,6 +80,11 @@ def option_in_validation_error(module: Any, msg: str) -> str | None:
         unknown = text.split(":", 1)[-1].split(". Supported", 1)[0]
         names = [name.strip() for name in unknown.replace("(", " ").replace(")", " ").split(",")]
         return names[0].split()[0] if names and names[0].split() else None
+    listed = _LISTED_OPTIONS.search(text)
+    if listed:
+        first = re.split(r"[,|\s]+", listed.group(1).strip())[0]
+        if first in known:
+            return first
     positions = [(match.start(), name) for name in known
                  for match in [re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", text)] if match]
     return min(positions)[1] if positions else None

@@ -167,7 +167,6 @@ diff:
   sample: {"before": {"blue": 1, "green": 0}, "after": {"blue": 19, "green": 1}}
 """
 
-import re  # noqa: E402
 from collections.abc import Mapping  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -267,17 +266,8 @@ def shift(module: AnsibleModule, router: Router) -> dict[str, Any]:
         effective_weight=canary_share(after, canary), servers=servers, resynced=resync, target=router.describe())
 
 
-class CanaryShiftModule(ContractModule):
-    """A ``required_if`` failure names the missing option, not the ``router`` that made it required."""
-
-    def validation_failure(self, msg: str) -> tuple[str, str | None]:
-        msg, option = super().validation_failure(msg)
-        missing = re.search(r" but (?:all|any) of the following are missing: ([a-z_]+)", str(msg))
-        return msg, missing.group(1) if missing else option
-
-
 def main() -> None:
-    module = CanaryShiftModule(argument_spec=argument_spec(), supports_check_mode=True, **module_checks())
+    module = ContractModule(argument_spec=argument_spec(), supports_check_mode=True, **module_checks())
     run_module(module, lambda: run(module))
 
 

@@ -130,6 +130,7 @@ def test_time_and_state_store_do_not_load_the_http_client(module):
     ({"name": "x", "colour": "red"}, "colour"),
     ({"name": "x", "items": [{"kind": "bogus"}]}, "items"),
     ({"name": "x", "count": 1, "size": 2}, "count"),
+    ({"name": "x", "phase": "expand"}, "size"),
 ])
 def test_contract_module_names_the_option_of_ansibles_own_validation_errors(args, option, monkeypatch):
     from ansible.module_utils.testing import patch_module_args
@@ -144,7 +145,8 @@ def test_contract_module_names_the_option_of_ansibles_own_validation_errors(args
             "count": {"type": "int"}, "size": {"type": "int"},
             "items": {"type": "list", "elements": "dict", "options": {"kind": {"choices": ["a", "b"]}}}}
     with patch_module_args(args), pytest.raises(Exited) as exited:
-        ContractModule(argument_spec=spec, mutually_exclusive=[("count", "size")])
+        ContractModule(argument_spec=spec, mutually_exclusive=[("count", "size")],
+                       required_if=[("phase", "expand", ("size",))])
     assert exited.value.payload["option"] == option, exited.value.payload
     assert exited.value.payload["msg"]
 
