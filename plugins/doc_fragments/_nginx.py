@@ -17,7 +17,7 @@ options:
   nginx_mode:
     description:
       - How weights reach nginx.
-      - V(reload) (stock nginx) renders O(upstream) in O(upstream_file), runs C(nginx -t) and only then reloads
+      - V(reload) (stock nginx) renders O(upstream) in O(nginx_upstream_file), runs C(nginx -t) and only then reloads
         nginx (SIGHUP to the master). A reload closes idle keep-alive connections.
       - V(runtime) changes weights without any reload through the admin endpoint O(nginx_admin_url) of the
         runtime configuration (C(lua_shared_dict) plus C(balancer_by_lua_block); needs the nginx Lua module and
@@ -27,9 +27,11 @@ options:
     type: str
     choices: [reload, runtime]
     default: reload
-  upstream_file:
+  nginx_upstream_file:
     description:
-      - The include file that holds O(upstream), owned by the module in O(nginx_mode=reload). It must exist and
+      - The include file that holds O(upstream), owned by the module in O(nginx_mode=reload).
+      - The alias O(upstream_file) is deprecated and will be removed in 2.0.0 (options that only one router
+        reads carry its name, see C(docs/architecture.md)). It must exist and
         contain the upstream block; the module rewrites that block only (other blocks and text stay as they
         are), atomically (temporary file, fsync, rename), keeping the file's mode and owner.
       - The previous content is kept next to it as C(.<name>.bak) (a hidden file, which an C(include dir/*.conf)
@@ -38,6 +40,7 @@ options:
         C(weight=0)). Other server parameters such as C(max_fails=) are kept.
       - Required when O(router=nginx) and O(nginx_mode=reload).
     type: path
+    aliases: [upstream_file]
   nginx_binary:
     description:
       - The nginx executable used for C(nginx -t) (run as C(nginx -T), which also prints the configuration the

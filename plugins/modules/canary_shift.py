@@ -93,7 +93,7 @@ EXAMPLES = r"""
 - name: Blue-green switch on nginx (stock nginx, reload)
   progressive.delivery.canary_shift:
     router: nginx
-    upstream_file: /etc/nginx/upstreams/app.conf
+    nginx_upstream_file: /etc/nginx/upstreams/app.conf
     upstream: app
     stable: [10.0.0.11:8080, 10.0.0.12:8080]
     canary: [10.0.0.21:8080, 10.0.0.22:8080]

@@ -33,15 +33,18 @@ class Resource:
     kind: str
     versions: tuple[str, ...]
     schema: dict[str, Any]
+    short_names: tuple[str, ...] = ()  # as in the CRD's spec.names (served in discovery)
+    categories: tuple[str, ...] = ()
 
     def qualified(self) -> str:
         return f"{self.plural}.{self.group}"
 
 
 ISTIO_VIRTUALSERVICE = Resource("networking.istio.io", "virtualservices", "VirtualService",
-                                ("v1", "v1beta1", "v1alpha3"), schemas.VIRTUALSERVICE)
+                                ("v1", "v1beta1", "v1alpha3"), schemas.VIRTUALSERVICE, short_names=("vs",),
+                                categories=("istio-io", "networking-istio-io"))
 GATEWAY_HTTPROUTE = Resource("gateway.networking.k8s.io", "httproutes", "HTTPRoute", ("v1", "v1beta1"),
-                             schemas.HTTPROUTE)
+                             schemas.HTTPROUTE, categories=("gateway-api",))
 RESOURCES = (ISTIO_VIRTUALSERVICE, GATEWAY_HTTPROUTE)
 
 

@@ -189,12 +189,12 @@ def test_reload_bad_input(reload_nginx: OwnNginx) -> None:
     assert_ok(shift(reload_nginx, 25))
     content = reload_nginx.upstream_file.read_bytes()
     base = {**reload_nginx.options(), "stable": reload_nginx.blue, "canary": reload_nginx.green, "weight": 50}
-    without_file = {key: value for key, value in base.items() if key != "upstream_file"}
+    without_file = {key: value for key, value in base.items() if key != "nginx_upstream_file"}
     tasks = [
         {"name": "unknown upstream", MODULE: {**base, "upstream": "nope"}},
         {"name": "not a member", MODULE: {**base, "canary": "127.0.0.1:9"}},
-        {"name": "no upstream_file", MODULE: without_file},
-        {"name": "missing file", MODULE: {**base, "upstream_file": str(reload_nginx.dir / "none.conf")}},
+        {"name": "no nginx_upstream_file", MODULE: without_file},
+        {"name": "missing file", MODULE: {**base, "nginx_upstream_file": str(reload_nginx.dir / "none.conf")}},
     ]
     run = run_playbook(tasks)
     assert "option upstream: no upstream 'nope'" in run["unknown upstream"]["msg"]
@@ -202,13 +202,30 @@ def test_reload_bad_input(reload_nginx: OwnNginx) -> None:
     member = run["not a member"]["msg"]
     assert "option canary: server 127.0.0.1:9 is not in upstream demo" in member
     assert reload_nginx.blue in member and reload_nginx.green in member
-    assert run["no upstream_file"]["msg"] == \
-        "router is nginx and nginx_mode is reload but all of the following are missing: upstream_file"
-    assert run["no upstream_file"]["option"] == "upstream_file" and run["no upstream_file"]["router"] == "nginx"
-    assert run["not a member"]["option"] == "canary" and run["missing file"]["option"] == "upstream_file"
-    assert "option upstream_file:" in run["missing file"]["msg"] and "does not exist" in run["missing file"]["msg"]
+    assert run["no nginx_upstream_file"]["msg"] == \
+        "router is nginx and nginx_mode is reload but all of the following are missing: nginx_upstream_file"
+    missing = run["no nginx_upstream_file"]
+    assert missing["option"] == "nginx_upstream_file" and missing["router"] == "nginx"
+    assert run["not a member"]["option"] == "canary" and run["missing file"]["option"] == "nginx_upstream_file"
+    assert "option nginx_upstream_file:" in run["missing file"]["msg"]
+    assert "does not exist" in run["missing file"]["msg"]
     assert all(result.get("failed") for result in run.results.values())
     assert reload_nginx.upstream_file.read_bytes() == content
+
+
+def test_reload_deprecated_alias_upstream_file(reload_nginx: OwnNginx) -> None:
+    """The old option name still shifts, with a deprecation warning naming the new one."""
+    options = reload_nginx.options()
+    path = options.pop("nginx_upstream_file")
+    module_args = {**options, "upstream_file": path, "stable": reload_nginx.blue, "canary": reload_nginx.green}
+    run = run_playbook([{"name": "to 5", MODULE: {**module_args, "weight": 5}},
+                        {"name": "to 50", MODULE: {**module_args, "weight": 50}}])
+    for name in ("to 5", "to 50"):
+        assert_ok(run[name])
+        assert run[name]["changed"] is True
+        assert any("upstream_file" in str(item.get("msg")) and "2.0.0" in str(item.get("version"))
+                   for item in run[name].get("deprecations", [])), run[name].get("deprecations")
+    assert "weight=1;" in reload_nginx.upstream_file.read_text()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -166,7 +166,7 @@ class OwnNginx:
         common = {"router": "nginx", "upstream": "demo", "nginx_mode": self.mode}
         if self.mode == "runtime":
             return {**common, "nginx_admin_url": f"http://127.0.0.1:{self.admin_port}"}
-        return {**common, "upstream_file": str(self.upstream_file), "nginx_args": self.args()}
+        return {**common, "nginx_upstream_file": str(self.upstream_file), "nginx_args": self.args()}
 
     def main_conf(self, includes: str) -> str:
         d = self.dir

@@ -209,7 +209,8 @@ class NginxRouter(Router):
             "upstream": {"type": "str"},
             "nginx_mode": {"type": "str", "default": "reload", "choices": list(MODES)},
             "nginx_timeout": {"type": "float", "default": 10.0},
-            "upstream_file": {"type": "path"},
+            "nginx_upstream_file": {"type": "path", "aliases": ["upstream_file"], "deprecated_aliases": [
+                {"name": "upstream_file", "version": "2.0.0", "collection_name": "progressive.delivery"}]},
             "nginx_binary": {"type": "str", "default": "nginx"},
             "nginx_args": {"type": "raw"},
             "nginx_upstream_options": {"type": "list", "elements": "str"},
@@ -264,13 +265,13 @@ class NginxReloadRouter(NginxRouter):
     """``nginx_mode: reload``: the upstream include file, ``nginx -T``, SIGHUP."""
 
     variant = ("nginx_mode", "reload")
-    required = ("upstream", "upstream_file")
-    description = ("with O(nginx_mode=reload) (the default) renders O(upstream) in O(upstream_file) and reloads"
+    required = ("upstream", "nginx_upstream_file")
+    description = ("with O(nginx_mode=reload) (the default) renders O(upstream) in O(nginx_upstream_file) and reloads"
                    " nginx")
 
     def __init__(self, params: Mapping[str, Any], check_mode: bool = False, runner: Runner | None = None) -> None:
         super().__init__(params, check_mode, runner)
-        self.path: str = params["upstream_file"]
+        self.path: str = params["nginx_upstream_file"]
         self.args = nginx_args(params.get("nginx_args"))
         self.binary: str = params.get("nginx_binary") or "nginx"
         self._workers_before: set[int] = set()
@@ -295,22 +296,22 @@ class NginxReloadRouter(NginxRouter):
             with open(self.path, "rb") as handle:
                 return handle.read()
         except FileNotFoundError:
-            raise RouterError(f"option upstream_file: {self.path} does not exist (write the upstream once, "
+            raise RouterError(f"option nginx_upstream_file: {self.path} does not exist (write the upstream once, "
                               f"then include it from nginx.conf)") from None
         except OSError as exc:
-            raise RouterError(f"option upstream_file: cannot read {self.path}: {exc}") from None
+            raise RouterError(f"option nginx_upstream_file: cannot read {self.path}: {exc}") from None
 
     def _read_text(self) -> str:
         try:
             return self._read_bytes().decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise RouterError(f"option upstream_file: cannot read {self.path}: {exc}") from None
+            raise RouterError(f"option nginx_upstream_file: cannot read {self.path}: {exc}") from None
 
     def _read_upstream(self, text: str | None = None) -> Upstream:
         try:
             upstreams = parse_upstreams(self._read_text() if text is None else text)
         except ValueError as exc:
-            raise RouterError(f"option upstream_file: cannot parse {self.path}: {exc}") from None
+            raise RouterError(f"option nginx_upstream_file: cannot parse {self.path}: {exc}") from None
         if self.upstream not in upstreams:
             raise RouterError(f"option upstream: no upstream {self.upstream!r} in {self.path}; it has: "
                               f"{', '.join(upstreams) or 'no upstream block'}")
@@ -333,7 +334,7 @@ class NginxReloadRouter(NginxRouter):
             write_atomic(backup_path(self.path), previous, stat)
             write_atomic(self.path, new, stat)
         except OSError as exc:  # the rename is the last step: the file is either old or new, never half
-            raise RouterError(f"option upstream_file: cannot replace {self.path}: {exc}") from None
+            raise RouterError(f"option nginx_upstream_file: cannot replace {self.path}: {exc}") from None
         signalled = False
         try:
             master = self._test_config()

@@ -63,7 +63,7 @@ def router(tmp_path: Path, runner: Runner | None = None, **params: Any) -> Nginx
     path = tmp_path / "demo.conf"
     if not path.exists():
         path.write_text(FILE)
-    base = {"router": "nginx", "upstream": "demo", "upstream_file": str(path), "stable": BLUE, "canary": GREEN,
+    base = {"router": "nginx", "upstream": "demo", "nginx_upstream_file": str(path), "stable": BLUE, "canary": GREEN,
             "nginx_binary": "nginx", "nginx_mode": "reload", "nginx_timeout": 10.0}
     return NginxReloadRouter({**base, **params}, runner=runner or Runner())
 
@@ -100,13 +100,13 @@ def test_get_weights_and_errors_name_the_option(tmp_path: Path) -> None:
         router(tmp_path, canary="127.0.0.1:9").get_weights([BLUE, "127.0.0.1:9"])
     with pytest.raises(RouterError, match=r"option upstream: no upstream 'app' .* it has: other, demo"):
         router(tmp_path, upstream="app").get_weights([BLUE])
-    with pytest.raises(RouterError, match=r"option upstream_file: .* does not exist"):
-        router(tmp_path, upstream_file=str(tmp_path / "none.conf")).get_weights([BLUE])
+    with pytest.raises(RouterError, match=r"option nginx_upstream_file: .* does not exist"):
+        router(tmp_path, nginx_upstream_file=str(tmp_path / "none.conf")).get_weights([BLUE])
 
 
 @pytest.mark.parametrize("params,message", [
-    ({"upstream_file": None}, "router is nginx and nginx_mode is reload but all of the following are missing:"
-                              " upstream_file"),
+    ({"nginx_upstream_file": None}, "router is nginx and nginx_mode is reload but all of the following are missing:"
+                              " nginx_upstream_file"),
     ({"upstream": ""}, "router is nginx and nginx_mode is reload but all of the following are missing: upstream"),
     ({"nginx_mode": "runtime"}, "router is nginx and nginx_mode is runtime but all of the following are missing:"
                                 " nginx_admin_url"),
@@ -114,7 +114,8 @@ def test_get_weights_and_errors_name_the_option(tmp_path: Path) -> None:
 ])
 def test_registry_selects_the_mode_and_checks_what_it_needs(tmp_path: Path, params: dict[str, Any],
                                                            message: str) -> None:
-    base = {"router": "nginx", "upstream": "demo", "upstream_file": str(tmp_path / "x.conf"), "nginx_mode": "reload"}
+    base = {"router": "nginx", "upstream": "demo", "nginx_upstream_file": str(tmp_path / "x.conf"),
+            "nginx_mode": "reload"}
     assert registry.select(base) is NginxReloadRouter
     assert registry.select({**base, "nginx_mode": "runtime", "nginx_admin_url": "http://127.0.0.1:1"}) \
         is NginxRuntimeRouter
