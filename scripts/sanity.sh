@@ -63,6 +63,17 @@ else
   fi
   copy_mode=rsync
 fi
+# The collections galaxy.yml depends on (kubernetes.core for canary_shift's Kubernetes routers, community.docker) sit
+# next to the copy, as `ansible-galaxy collection install` would put them; they come with the `ansible` package.
+SITE_COLLECTIONS=$("$VENV_PYTHON" -c 'import ansible_collections; print(list(ansible_collections.__path__)[0])')
+for dep in kubernetes/core community/docker; do
+  if [ -d "$SITE_COLLECTIONS/$dep" ]; then
+    mkdir -p "$BUILD_ROOT/ansible_collections/${dep%/*}"
+    cp -a "$SITE_COLLECTIONS/$dep" "$BUILD_ROOT/ansible_collections/$dep"
+  else
+    log "dependency $dep not found under $SITE_COLLECTIONS"
+  fi
+done
 # The copy lies under the repo's git work tree (in the ignored .build/), where ansible-test would
 # find the outer .git and list no files at all. A throwaway repo of its own fixes that: ansible-test
 # lists `git ls-files --cached --others --exclude-standard`, so no commit is needed.

@@ -180,7 +180,8 @@ class GuardBlocked(ModuleFailure):
 # --------------------------------------------------------------------------------------------------
 # The guard in the store
 # --------------------------------------------------------------------------------------------------
-Operation = Callable[[Record | None, float], tuple[Record | None, str]]
+#: (record or None, now) -> (new record or None, decision); a runtime alias, so no ``X | None`` here
+Operation = Callable[[Any, float], tuple[Any, str]]
 
 
 class QosGuard:

@@ -206,7 +206,7 @@ def hodges_lehmann(x: Sequence[float], y: Sequence[float]) -> float:
 def _outlier_fences(values: Sequence[float], factor: float, reduce_sensitivity: bool) -> tuple[float, float]:
     """Tukey's fences, with the percentiles of Apache commons-math ``StatUtils.percentile`` (Kayenta uses that):
     Hyndman-Fan type 6, which is numpy's ``method="weibull"`` (clamped to the minimum / maximum)."""
-    import numpy  # pylint: disable=import-outside-toplevel (only the Mann-Whitney path needs it, see the top)
+    import numpy  # pylint: disable=import-outside-toplevel
 
     p1, q1, q3, p99 = (float(value) for value in numpy.percentile(values, [1, 25, 75, 99], method="weibull"))
     iqr = q3 - q1

@@ -35,7 +35,7 @@ from ansible_collections.progressive.delivery.plugins.module_utils._backoff impo
     RetriesExhausted,
     call_with_retries,
 )
-from ansible_collections.progressive.delivery.plugins.module_utils._time import (  # noqa: F401 (re-exported)
+from ansible_collections.progressive.delivery.plugins.module_utils._time import (  # noqa: F401  # pylint: disable=unused-import
     format_time,
     option_duration,
     parse_duration,
@@ -66,7 +66,6 @@ MAX_POINTS_PER_SERIES = 11000
 _TRANSIENT_STATUSES = (408, 425, 429)
 #: Prometheus errorType values that blame the query itself.
 QUERY_ERROR_TYPES = ("bad_data", "execution")
-
 
 
 def prometheus_argument_spec() -> dict[str, dict[str, Any]]:

@@ -169,8 +169,9 @@ def sli_type_errors(slis: Any) -> list[str]:
                           f" got {sli!r}")
             continue
         result = ArgumentSpecValidator(SLI_OPTIONS).validate(dict(sli))
-        errors += [f"{_label(sli, index)}: " + ("unsupported parameters: " if ". Supported parameters include" in
-                                               message else "") + message for message in result.error_messages]
+        for message in result.error_messages:
+            unsupported = ". Supported parameters include" in message
+            errors.append(f"{_label(sli, index)}: " + ("unsupported parameters: " if unsupported else "") + message)
     return errors
 
 
@@ -570,7 +571,8 @@ def ratio_side(indicator: Indicator, part_option: str, total_option: str, part: 
     missing = _events_floor(indicator, total_option, total)
     if missing is not None:
         return RatioSide(None, missing, events)
-    assert total is not None  # for mypy: _events_floor checked it
+    if total is None:  # for mypy: _events_floor checked it
+        raise AssertionError("no total after the events floor")
     part = _part_of_total(indicator, part_option, part, total_option, total)
     events[part_option] = part
     return RatioSide(part / total, None, events)
@@ -792,7 +794,8 @@ def _ratio_counts(indicator: Indicator, counts: list[float | None]) -> tuple[lis
         missing = _events_floor(indicator, total_option, total)
         if missing is not None:
             return None, missing
-        assert total is not None
+        if total is None:
+            raise AssertionError("no total after the events floor")
         part = _part_of_total(indicator, part_option, counts[side], total_option, total)
         look += [total - part if indicator.kind == "good" else part, total]
     return look, None
@@ -894,8 +897,8 @@ def indicator_result(indicator: Indicator, outcome: Outcome) -> dict[str, Any]:
         "baseline_value": _json_number(outcome.baseline_value), "ratio": _json_number(outcome.ratio),
         "bounds": {key: _json_number(indicator.params.get(key)) for key in BOUND_OPTIONS},
         "samples": dict(outcome.samples), **stats,
-        "events": None if outcome.events is None else {key: _json_number(value)
-                                                        for key, value in outcome.events.items()},
+        "events": (None if outcome.events is None
+                   else {key: _json_number(value) for key, value in outcome.events.items()}),
         "min_events": _json_number(indicator.min_events),
         "range": indicator.range_text if mann_whitney else outcome.window,
         "step": indicator.step_text if mann_whitney else None,

@@ -47,7 +47,7 @@ from ansible_collections.progressive.delivery.plugins.module_utils._files import
     unlink_quietly,
     write_temp,
 )
-from ansible_collections.progressive.delivery.plugins.module_utils._time import (  # noqa: F401 (re-exported)
+from ansible_collections.progressive.delivery.plugins.module_utils._time import (  # noqa: F401  # pylint: disable=unused-import
     format_remaining,
     format_time,
 )

@@ -245,7 +245,7 @@ option:
     - On failure, the option at fault when there is one, for example V(source) (not found), V(destination),
       V(expected_digest) (the source has another digest), V(password), V(registry_auth) or V(docker_config)
       (credentials rejected).
-    - When a registry fails after some references were moved, the failure also has RV(changed), RV(before) and
+    - When a registry fails after some references were moved, the failure also has C(changed), RV(before) and
       RV(after) of what was done.
   returned: failure, when an option is at fault
   type: str

@@ -264,8 +264,8 @@ def test_restore_lab_haproxy_starting_weights(lab):
     state_file = f"{lab.dir}/haproxy/server-state"
     task = {"router": "haproxy", "haproxy_socket": lab.haproxy_socket, "backend": "demo",
             "haproxy_state_file": state_file, "stable": "blue", "canary": "green"}
-    restore = {"name": "restore", "progressive.delivery.canary_shift": {**task, "weights": {"blue": 128,
-                                                                                           "green": 128}}}
+    restore_weights = {"blue": 128, "green": 128}
+    restore = {"name": "restore", "progressive.delivery.canary_shift": {**task, "weights": restore_weights}}
     try:
         # what a raw runtime API call did before: runtime changed, state file not
         assert lab_send(lab, "set weight demo/green 64").strip() == ""

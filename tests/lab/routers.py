@@ -45,6 +45,8 @@ def render_runtime_config(upstreams: Mapping[str, Sequence[str]], admin_listen: 
     template = env.from_string((NGINX_FILES / "runtime.conf.j2").read_text())
     return template.render(upstreams=dict(upstreams), admin_listen=admin_listen,
                            upstream_options=list(upstream_options), lua_dir=str(lua_dir))
+
+
 LUA_MODULES = ("/usr/lib/nginx/modules/ndk_http_module.so", "/usr/lib/nginx/modules/ngx_http_lua_module.so")
 
 

@@ -69,12 +69,16 @@ def test_run_module_fails_once_with_msg_option_and_partial_result():
     assert exited.value.payload == {"msg": "option ttl: must be greater than zero", "option": "ttl", "lock": None}
 
 
+def raise_bad_name():
+    raise ValueError("bad name")
+
+
 def test_run_module_translates_known_errors_and_lets_others_through():
     def translate(exc):
         return ModuleFailure(str(exc), option="name") if isinstance(exc, ValueError) else None
 
     with pytest.raises(Exited) as exited:
-        run_module(FakeModule(), lambda: (_ for _ in ()).throw(ValueError("bad name")), translate)
+        run_module(FakeModule(), raise_bad_name, translate)
     assert exited.value.payload == {"msg": "bad name", "option": "name"}
     with pytest.raises(KeyError):  # a bug is a traceback, not a tidy failure that hides it
         run_module(FakeModule(), lambda: {}["missing"], translate)

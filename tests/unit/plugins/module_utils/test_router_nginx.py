@@ -105,15 +105,15 @@ def test_get_weights_and_errors_name_the_option(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("params,message", [
-    ({"nginx_upstream_file": None}, "router is nginx and nginx_mode is reload but all of the following are missing:"
-                              " nginx_upstream_file"),
+    ({"nginx_upstream_file": None},
+     "router is nginx and nginx_mode is reload but all of the following are missing: nginx_upstream_file"),
     ({"upstream": ""}, "router is nginx and nginx_mode is reload but all of the following are missing: upstream"),
     ({"nginx_mode": "runtime"}, "router is nginx and nginx_mode is runtime but all of the following are missing:"
                                 " nginx_admin_url"),
     ({"nginx_mode": "lua"}, "value of nginx_mode must be one of: reload, runtime, got: lua"),
 ])
 def test_registry_selects_the_mode_and_checks_what_it_needs(tmp_path: Path, params: dict[str, Any],
-                                                           message: str) -> None:
+                                                            message: str) -> None:
     base = {"router": "nginx", "upstream": "demo", "nginx_upstream_file": str(tmp_path / "x.conf"),
             "nginx_mode": "reload"}
     assert registry.select(base) is NginxReloadRouter
@@ -341,8 +341,8 @@ def test_nginx_commands_go_through_the_runner(tmp_path: Path) -> None:
     runner = Runner()
     nginx = fake_nginx(tmp_path, test_ok=False, pid_file=tmp_path / "nginx.pid")
     with pytest.raises(RouterError, match="nginx -t failed"):
-        router(tmp_path, runner, nginx_binary=nginx, nginx_args="-p /srv").set_weights({BLUE: 3, GREEN: 0},
-                                                                                      {BLUE: 1, GREEN: 1})
+        adapter = router(tmp_path, runner, nginx_binary=nginx, nginx_args="-p /srv")
+        adapter.set_weights({BLUE: 3, GREEN: 0}, {BLUE: 1, GREEN: 1})
     assert runner.commands == [[nginx, "-p", "/srv", "-T"]]
     with pytest.raises(RouterError, match=r"option nginx_binary: /no/such/nginx not found"):
         router(tmp_path, nginx_binary="/no/such/nginx").set_weights({BLUE: 3, GREEN: 0}, {BLUE: 1, GREEN: 1})
