@@ -101,9 +101,14 @@ EXAMPLES = r"""
 
 - name: Deploy, then always give the lock back
   block:
-    - name: Roll out
-      ansible.builtin.include_role:
-        name: progressive.delivery.canary
+    - name: Shift all traffic to the green pool
+      progressive.delivery.canary_shift:
+        router: haproxy
+        haproxy_socket: /run/haproxy/admin.sock
+        backend: app
+        stable: blue
+        canary: green
+        weight: 100
   always:
     - name: Release the deployment lock
       progressive.delivery.deploy_lock:

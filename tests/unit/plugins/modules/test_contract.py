@@ -178,3 +178,33 @@ def test_ansibles_own_argument_errors_name_the_option(module, monkeypatch):
     assert ended.kind == "fail"
     assert ended.payload.get("option"), ended.payload
     assert ended.payload["option"] in ended.payload["msg"]
+
+
+def _used_content(node: Any) -> set[str]:
+    """``progressive.delivery.*`` modules (task keys) and roles (include_role / import_role / roles) in examples."""
+    found: set[str] = set()
+    if isinstance(node, list):
+        for item in node:
+            found |= _used_content(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(key, str) and key.startswith("progressive.delivery."):
+                found.add(f"module:{key.removeprefix('progressive.delivery.')}")
+            if key in ("ansible.builtin.include_role", "ansible.builtin.import_role", "include_role") \
+                    and isinstance(value, dict):
+                found.add(f"role:{str(value.get('name', '')).removeprefix('progressive.delivery.')}")
+            found |= _used_content(value)
+    return found
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_examples_use_only_content_that_exists(module):
+    """An example must run as written: every progressive.delivery module and role it names exists."""
+    examples = yaml.safe_load(importlib.import_module(f"{PACKAGE}.{module}").EXAMPLES) or []
+    roles = {path.name for path in (ROOT / "roles").iterdir() if path.is_dir()}
+    for used in sorted(_used_content(examples)):
+        kind, name = used.split(":", 1)
+        if kind == "module":
+            assert name in MODULES, f"{module} EXAMPLES use a module that does not exist: {name}"
+        else:
+            assert name in roles, f"{module} EXAMPLES use a role that does not exist: {name}"
