@@ -46,7 +46,8 @@ options:
       - If not set (and O(host) with O(api_key) is not a whole connection), the in-cluster service account is
         tried first, then the file named by E(KUBECONFIG) or C(~/.kube/config).
       - These connection options are kubernetes.core's (C(kubernetes.core.k8s_auth_options)); the client is
-        configured by kubernetes.core's own code.
+        kubernetes.core's own (C(get_api_client)), which reads the API server's discovery documents (C(/version),
+        C(/apis)) when it is built and keeps them in a cache file in the temporary directory.
     type: raw
   context:
     description:

@@ -5,9 +5,12 @@
 
 Speaks the real wire protocol (JSON bodies, metav1.Status errors, resourceVersion preconditions) for the
 namespaced custom-object endpoints ``/apis/<group>/<version>/namespaces/<ns>/<plural>[/<name>]`` (GET, LIST,
-POST, PUT, PATCH with merge-patch and json-patch, DELETE) plus discovery (``/apis``, ``/apis/<group>/<version>``).
-Paths it does not serve (another group, an unserved version) get the real server's plain-text
-``404 page not found``; a configured bearer token is required on every request (401 Status otherwise).
+POST, PUT, PATCH with merge-patch and json-patch, DELETE) plus the discovery documents a client reads first
+(``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/<group>``, ``/apis/<group>/<version>``: see discovery.py),
+so that kubernetes.core's ``get_api_client()`` (whose discoverer reads ``/version`` and ``/apis`` as soon as it is
+built) works against it. Every request is kept in ``requests`` ("GET /version -> 200"). Paths it does not
+serve (another group, an unserved version) get the real server's plain-text ``404 page not found``; a configured
+bearer token is required on every request, discovery included (401 Status otherwise).
 
     with FakeKubeApiServer(token="s3cret") as api:
         api.store.objects ...; api.url  -> "http://127.0.0.1:PORT"
@@ -21,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fake_k8s import discovery
 from tests.fake_k8s.store import JSON_PATCH, MERGE_PATCH, RESOURCES, ApiError, Resource, Store
 
 _OBJECT_PATH = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<namespace>[^/]+)/"
@@ -76,15 +80,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, raw: bytes) -> tuple[int, dict[str, Any] | None]:
         url = urlsplit(self.path)
-        if url.path.rstrip("/") in ("/apis", "/apis/") and self.command == "GET":
-            return 200, self.server.discovery_groups()
         match = _OBJECT_PATH.match(url.path)
         if match is None:
-            parts = url.path.strip("/").split("/")
-            if len(parts) == 3 and parts[0] == "apis" and self.command == "GET":
-                resource_list = self.server.discovery_resources(parts[1], parts[2])
-                return (200, resource_list) if resource_list else (404, None)
-            return 404, None
+            found = discovery.document(self.server.served, url.path) if self.command == "GET" else None
+            return (200, found) if found is not None else (404, None)
         res = self.server.resource(match["group"], match["plural"], match["version"])
         if res is None:
             return 404, None
@@ -150,23 +149,6 @@ class _Server(ThreadingHTTPServer):
                 return res
         return None
 
-    def discovery_groups(self) -> dict[str, Any]:
-        groups = []
-        for res in RESOURCES:
-            versions = [{"groupVersion": f"{res.group}/{v}", "version": v} for v in self.served.get(res.group, ())]
-            if versions:
-                groups.append({"name": res.group, "versions": versions, "preferredVersion": versions[0]})
-        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
-
-    def discovery_resources(self, group: str, version: str) -> dict[str, Any] | None:
-        found = [res for res in RESOURCES if res.group == group and version in self.served.get(group, ())]
-        if not found:
-            return None
-        verbs = ["delete", "get", "list", "patch", "create", "update"]
-        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}",
-                "resources": [{"name": res.plural, "singularName": res.kind.lower(), "namespaced": True,
-                               "kind": res.kind, "verbs": verbs} for res in found]}
-
 
 class FakeKubeApiServer:
     """The fake, served from a background thread; use as a context manager or call start()/stop()."""
@@ -184,6 +166,11 @@ class FakeKubeApiServer:
     @property
     def store(self) -> Store:
         return self._server.store
+
+    @property
+    def served(self) -> dict[str, tuple[str, ...]]:
+        """Group -> versions served (preferred first); change it to stop or start serving a version."""
+        return self._server.served
 
     @property
     def requests(self) -> list[str]:

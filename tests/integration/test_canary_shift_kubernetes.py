@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,15 @@ V2 = {"host": "reviews.shop.svc.cluster.local", "subset": "v2"}
 def api() -> Iterator[FakeKubeApiServer]:
     with FakeKubeApiServer(token=TOKEN) as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def discovery_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The module's temp directory (TMPDIR, inherited through ansible-playbook): kubernetes.core's discovery cache
+    (``k8srcp-<sha256(host-user)>.json``) goes there, not to /tmp where a fake server of an earlier run on the same
+    port may have left one."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    return tmp_path
 
 
 def unique(prefix: str) -> str:
@@ -104,8 +114,10 @@ def without(obj: dict[str, Any], *paths: tuple[str, ...]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 # weight steps and idempotency
 # --------------------------------------------------------------------------------------------------
-def test_istio_weight_steps_are_stored_exactly_and_everything_else_is_kept(api: FakeKubeApiServer) -> None:
+def test_istio_weight_steps_are_stored_exactly_and_everything_else_is_kept(api: FakeKubeApiServer,
+                                                                           discovery_cache: Path) -> None:
     name = virtual_service(api)
+    api.requests.clear()
     before = stored(api, ISTIO_VIRTUALSERVICE, name)
     tasks = []
     for weight in STEPS:
@@ -129,6 +141,10 @@ def test_istio_weight_steps_are_stored_exactly_and_everything_else_is_kept(api: 
     assert without(after, ("metadata",), primary) == without(before, ("metadata",), primary)
     assert after["metadata"]["labels"] == {"app": "reviews"}
     assert after["metadata"]["generation"] == before["metadata"]["generation"] + 4
+    # kubernetes.core's client: the first task's discovery (/version, /apis) is cached in the temp directory
+    # and the next tasks (each its own module process) read the cache instead of asking again
+    assert [r for r in api.requests if "/namespaces/" not in r] == ["GET /version -> 200", "GET /apis -> 200"]
+    assert len(list(discovery_cache.glob("k8srcp-*.json"))) == 1
 
 
 def test_gateway_api_weight_steps_add_the_canary_backend_ref(api: FakeKubeApiServer) -> None:

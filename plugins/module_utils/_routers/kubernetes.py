@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -44,20 +45,26 @@ class Urllib3HTTPError(Exception):
     """Stand-in until the library is loaded (never raised)."""
 
 
+class CoreException(Exception):
+    """Stand-in until the library is loaded (never raised)."""
+
+
 def _load_kubernetes() -> None:
     """Import the kubernetes client and put its classes where the ``except`` clauses of this file look."""
-    global k8s_client, k8s_config, ApiException, ConfigException, Urllib3HTTPError  # pylint: disable=global-statement
+    global k8s_client, k8s_config, k8s_core  # pylint: disable=global-statement
+    global ApiException, ConfigException, Urllib3HTTPError, CoreException  # pylint: disable=global-statement
     if k8s_client is not None:
         return
     # pylint: disable=import-outside-toplevel
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s import client as core_client
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException as core_exc
     from kubernetes import client, config
     from kubernetes.client.exceptions import ApiException as api_exception
     from kubernetes.config.config_exception import ConfigException as config_exception
     from urllib3.exceptions import HTTPError as http_error
-    global k8s_core  # pylint: disable=global-statement
     k8s_client, k8s_config, k8s_core = client, config, core_client
     ApiException, ConfigException, Urllib3HTTPError = api_exception, config_exception, http_error
+    CoreException = core_exc
 
 
 REQUEST_TIMEOUT = 30  # seconds per API request
@@ -323,34 +330,42 @@ class KubernetesRouter(Router):
         return self._api
 
     def _api_client(self) -> Any:
-        """An ApiClient configured the way kubernetes.core configures one: its own functions read the connection
-        options (and the ``K8S_AUTH_*`` environment), load kubeconfig or the in-cluster service account, and set
-        certificates, proxies and impersonation headers.
+        """The kubernetes ``ApiClient`` of kubernetes.core's public ``get_api_client()``, which reads the connection
+        options (and the ``K8S_AUTH_*`` environment), loads the in-cluster service account or the kubeconfig, and
+        sets certificates, proxies and impersonation headers. It returns a ``K8SClient`` whose ``.client`` is the
+        dynamic client and whose ``.client.client`` is the ``ApiClient`` that ``CustomObjectsApi`` uses here (the
+        group, versions and plural are known: nothing found by discovery is needed).
 
-        Not kubernetes.core's ``get_api_client()`` itself: it wraps the client in a ``DynamicClient`` whose
-        ``LazyDiscoverer`` reads ``GET /version`` and ``GET /api`` as soon as it is built (and keeps a discovery
-        cache file in the temp directory). Custom objects of a known group and plural need no discovery, and the
-        fake API server of tests/fake_k8s (the only API server the tests have) serves ``/apis`` but neither
-        ``/version`` nor ``/api``, so ``get_api_client()`` fails there with ``NotFoundError: 404`` before any
-        request of ours. ``_create_auth_spec``, ``_create_configuration`` and ``_create_headers`` are the steps
-        of ``get_api_client()`` before that wrapper (kubernetes.core 3.x to 6.x); with ``/version`` and ``/api`` in the
-        fake server, this method becomes ``get_api_client(**options).client.client``.
+        Building the dynamic client reads ``GET /version`` and ``GET /apis`` (unless kubernetes.core's discovery
+        cache file, ``<tempdir>/k8srcp-<sha256(host-user)>.json``, exists), so the errors of those requests are
+        turned into this adapter's messages here.
         """
         options = {option: self.params.get(option) for option in AUTH_ARG_SPEC}
         try:
-            configuration = k8s_core._create_configuration(k8s_core._create_auth_spec(**options))  # pylint: disable=protected-access
-            headers = k8s_core._create_headers(**options)  # pylint: disable=protected-access
-        except (ConfigException, OSError, TypeError) as exc:
+            return k8s_core.get_api_client(module=None, **options).client.client
+        except (CoreException, ConfigException, TypeError) as exc:
             source = options.get("kubeconfig") if isinstance(options.get("kubeconfig"), str) else "the kubeconfig"
             context = options.get("context")
             raise RouterError(f"options kubeconfig/context: cannot load the Kubernetes configuration from {source}"
-                              f"{f' (context {context})' if context else ''}: {exc}; or give option host (and"
-                              " api_key)", option="kubeconfig") from None
-        configuration.retries = 1
-        api_client = k8s_client.ApiClient(configuration)
-        for header, value in headers.items():  # Impersonate-Group may repeat: kubernetes.core knows how
-            k8s_core._set_header(api_client, header, value)  # pylint: disable=protected-access
-        return api_client
+                              f"{f' (context {context})' if context else ''}: {exc.__cause__ or exc}; or give"
+                              " option host (and api_key)", option="kubeconfig") from None
+        except OSError as exc:  # a certificate or key file named by an option (or K8S_AUTH_*) cannot be read
+            option = next((name for name in ("ca_cert", "client_cert", "client_key")
+                           if exc.filename is not None and options.get(name) == exc.filename), None)
+            raise RouterError(f"{f'option {option}: ' if option else ''}cannot read {exc.filename}:"
+                              f" {exc.strerror or exc}", option=option) from None
+        except ApiException as exc:  # an error answer to the discovery requests
+            if exc.status == 401:
+                raise self._api_error(exc, "read") from None
+            raise RouterError(f"cannot read the discovery documents (/version, /apis) of the Kubernetes API server at"
+                              f" {self._host()}: {exc.status} {exc.reason}; is option host a Kubernetes API"
+                              " server?") from None
+        except Urllib3HTTPError as exc:
+            raise RouterError(f"cannot reach the Kubernetes API server at {self._host()}: {exc}") from None
+        except (ValueError, AttributeError, KeyError) as exc:  # http:// for an HTTPS endpoint; a page, not JSON
+            why = str(exc) if type(exc) is ValueError else f"not a discovery document ({type(exc).__name__}: {exc})"
+            raise RouterError(f"cannot read the discovery documents (/version, /apis) of the Kubernetes API server at"
+                              f" {self._host()}: {why}; is option host a Kubernetes API server?") from None
 
     def _read(self) -> dict[str, Any]:
         unserved = []
@@ -379,7 +394,13 @@ class KubernetesRouter(Router):
             raise RouterError(f"cannot reach the Kubernetes API server at {self._host()}: {exc}") from None
 
     def _host(self) -> str:
-        return getattr(getattr(self._client().api_client, "configuration", None), "host", "?")
+        if self._api is not None:
+            return getattr(getattr(self._api.api_client, "configuration", None), "host", "?")
+        # before get_api_client() has returned: option host (or K8S_AUTH_HOST) when given, else the server of
+        # the kubeconfig or in-cluster configuration, which kubernetes.config loaded as the default configuration
+        host = self.params.get("host") or os.environ.get("K8S_AUTH_HOST") or \
+            k8s_client.Configuration.get_default_copy().host
+        return str(host).rstrip("/")
 
     def _api_error(self, exc: Any, action: str, version: str | None = None) -> RouterError:
         status = _status_body(exc) or {}

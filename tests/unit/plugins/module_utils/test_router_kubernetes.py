@@ -6,7 +6,10 @@ through the real ``kubernetes`` client."""
 from __future__ import annotations
 
 import http.client
+import http.server
 import json
+import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +29,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.fake_k8s.server import FakeKubeApiServer
-from tests.fake_k8s.store import GATEWAY_HTTPROUTE, Store
+from tests.fake_k8s.store import GATEWAY_HTTPROUTE, ISTIO_VIRTUALSERVICE, Store
 
 TOKEN = "unit-test-token"
 NS = "shop"
@@ -38,6 +41,28 @@ IS, IS_V, VSS = "networking.istio.io", "v1", "virtualservices"
 def api() -> Iterator[FakeKubeApiServer]:
     with FakeKubeApiServer(token=TOKEN) as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def discovery_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """kubernetes.core's discoverer keeps what ``/version`` and ``/apis`` said in
+    ``<tempdir>/k8srcp-<sha256(host-user)>.json`` and, when that file exists, asks the server nothing: each test
+    gets its own temp directory, so no test reads another test's cache (or one an earlier run left in /tmp for a
+    fake server on the same port)."""
+    cache = tmp_path / "tempdir"
+    cache.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(cache))
+    return cache
+
+
+def raw_get(api: FakeKubeApiServer, path: str, token: str | None = TOKEN) -> tuple[int, str, bytes]:
+    host, port = api.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    connection.request("GET", path, headers={"Authorization": f"Bearer {token}"} if token else {})
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    return response.status, response.getheader("Content-Type") or "", body
 
 
 def custom_objects(api: FakeKubeApiServer, token: str | None = TOKEN) -> Any:
@@ -59,9 +84,10 @@ def virtualservice(name: str, route: list[dict[str, Any]]) -> dict[str, Any]:
             "spec": {"hosts": ["reviews"], "http": [{"name": "primary", "route": route}]}}
 
 
-def create_route(api: FakeKubeApiServer, refs: list[dict[str, Any]] | None = None, **spec: Any) -> dict[str, Any]:
-    return custom_objects(api).create_namespaced_custom_object(GW, GW_V, NS, ROUTES,
-                                                               httproute(f"r-{uuid.uuid4().hex[:8]}", refs, **spec))
+def create_route(api: FakeKubeApiServer, refs: list[dict[str, Any]] | None = None, token: str = TOKEN,
+                 **spec: Any) -> dict[str, Any]:
+    return custom_objects(api, token).create_namespaced_custom_object(
+        GW, GW_V, NS, ROUTES, httproute(f"r-{uuid.uuid4().hex[:8]}", refs, **spec))
 
 
 def api_error(call: Any, *args: Any, **kwargs: Any) -> tuple[int, dict[str, Any]]:
@@ -250,6 +276,67 @@ def test_an_object_is_the_same_in_every_served_version(api: FakeKubeApiServer) -
         **virtualservice("versions", [{"destination": {"host": "r"}}]), "apiVersion": f"{IS}/v1beta1"})
     obj = objects.get_namespaced_custom_object(IS, "v1", NS, VSS, "versions")
     assert obj["apiVersion"] == f"{IS}/v1" and obj["spec"]["http"][0]["route"] == [{"destination": {"host": "r"}}]
+
+
+
+def test_discovery_documents_have_the_real_shape(api: FakeKubeApiServer) -> None:
+    def get(path: str) -> Any:
+        code, content_type, body = raw_get(api, path)
+        assert (code, content_type) == (200, "application/json"), (path, body)
+        return json.loads(body)
+
+    version = get("/version")  # version.Info: not an API object, no kind
+    assert set(version) == {"major", "minor", "gitVersion", "gitCommit", "gitTreeState", "buildDate", "goVersion",
+                            "compiler", "platform"}
+    assert version["gitVersion"].startswith(f"v{version['major']}.{version['minor']}.")
+    core = get("/api")  # APIVersions is served without apiVersion
+    assert (core["kind"], core["versions"], "apiVersion" in core) == ("APIVersions", ["v1"], False)
+    assert core["serverAddressByClientCIDRs"][0]["clientCIDR"] == "0.0.0.0/0"
+    assert get("/api/v1") == {"kind": "APIResourceList", "groupVersion": "v1", "resources": []}
+
+    groups = get("/apis")
+    assert (groups["kind"], groups["apiVersion"]) == ("APIGroupList", "v1")
+    istio = {"name": IS, "preferredVersion": {"groupVersion": f"{IS}/v1", "version": "v1"},
+             "versions": [{"groupVersion": f"{IS}/{v}", "version": v} for v in ("v1", "v1beta1", "v1alpha3")]}
+    gateway_api = {"name": GW, "preferredVersion": {"groupVersion": f"{GW}/v1", "version": "v1"},
+                   "versions": [{"groupVersion": f"{GW}/{v}", "version": v} for v in ("v1", "v1beta1")]}
+    assert groups["groups"] == [istio, gateway_api]
+    assert get(f"/apis/{GW}") == {"kind": "APIGroup", "apiVersion": "v1", **gateway_api}
+
+    resources = get(f"/apis/{IS}/v1beta1")
+    assert (resources["kind"], resources["apiVersion"], resources["groupVersion"]) == \
+        ("APIResourceList", "v1", f"{IS}/v1beta1")
+    assert resources["resources"] == [{
+        "name": "virtualservices", "singularName": "virtualservice", "namespaced": True, "kind": "VirtualService",
+        "verbs": ["delete", "get", "list", "patch", "create", "update"], "shortNames": ["vs"],
+        "categories": ["istio-io", "networking-istio-io"]}]
+    assert [r["kind"] for r in get(f"/apis/{GW}/v1")["resources"]] == ["HTTPRoute"]
+
+
+def test_discovery_lists_only_what_is_served_and_needs_the_token() -> None:
+    with FakeKubeApiServer(token=TOKEN, served={IS: ("v1beta1", "v1alpha3")}) as old_istio:
+        groups = json.loads(raw_get(old_istio, "/apis")[2])["groups"]
+        assert [(g["name"], g["preferredVersion"]["version"], len(g["versions"])) for g in groups] == \
+            [(IS, "v1beta1", 2)]
+        for path in (f"/apis/{IS}/v1", f"/apis/{GW}", f"/apis/{GW}/v1", "/apis/example.com/v1", "/openapi/v9"):
+            assert raw_get(old_istio, path)[::2] == (404, b"404 page not found\n"), path
+        code, _, body = raw_get(old_istio, "/version", token="wrong")
+        assert (code, json.loads(body)["reason"]) == (401, "Unauthorized")
+
+
+def test_kubernetes_dynamic_discovery_reads_the_fake(api: FakeKubeApiServer, discovery_cache: Path) -> None:
+    """What kubernetes.core's client asks when built (``/version``, ``/apis``) and when it looks a kind up
+    (``/apis/<group>/<version>``), answered so that the dynamic client understands it."""
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+    token = f"discovery-{uuid.uuid4().hex}"  # a new token: kubernetes.core's in-process pool has no client yet
+    with FakeKubeApiServer(token=token) as server:
+        core = get_api_client(host=server.url, api_key=token)
+        assert server.requests == ["GET /version -> 200", "GET /apis -> 200"]
+        assert core.client.version["kubernetes"]["gitVersion"] == "v1.31.4"
+        route = core.resource("HTTPRoute", f"{GW}/v1beta1")
+        assert (route.name, route.namespaced, route.group_version) == ("httproutes", True, f"{GW}/v1beta1")
+        assert "update" in route.verbs and server.requests[-1] == f"GET /apis/{GW}/v1beta1 -> 200"
+        assert [path.name[:7] for path in discovery_cache.iterdir()] == ["k8srcp-"]  # the discovery cache
 
 
 # --------------------------------------------------------------------------------------------------
@@ -507,3 +594,103 @@ def test_unreachable_api_server_is_a_clear_error(api: FakeKubeApiServer) -> None
     router = gateway(api, "x", host="http://127.0.0.1:9")
     with pytest.raises(RouterError, match=r"cannot reach the Kubernetes API server at http://127\.0\.0\.1:9"):
         router.get_weights(["blue", "green:80"])
+
+
+def test_the_client_is_kubernetes_core_get_api_client(discovery_cache: Path) -> None:
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+    token = f"adapter-{uuid.uuid4().hex}"
+    with FakeKubeApiServer(token=token) as server:
+        name = create_route(server, token=token)["metadata"]["name"]
+        server.requests.clear()
+        router = gateway(server, name, api_key=token)
+        assert shift(router, 25) == {"blue": 75, "green:80": 25}
+        path = f"/apis/{GW}/{GW_V}/namespaces/{NS}/{ROUTES}/{name}"
+        assert server.requests == ["GET /version -> 200", "GET /apis -> 200", f"GET {path} -> 200",
+                                   f"PUT {path} -> 200", f"GET {path} -> 200"]
+        # the very ApiClient of kubernetes.core's client (kubernetes.core keeps one per configuration)
+        assert router._client().api_client is get_api_client(host=server.url, api_key=token).client.client
+        assert len(list(discovery_cache.glob("k8srcp-*.json"))) == 1
+
+
+def test_wrong_token_is_refused_at_discovery(discovery_cache: Path) -> None:
+    with FakeKubeApiServer(token=TOKEN) as server:
+        router = gateway(server, "x", api_key=f"wrong-{uuid.uuid4().hex}")
+        with pytest.raises(RouterError, match=rf"API server at {server.url} rejected the credentials \(401"
+                                              r" Unauthorized\): check option api_key"):
+            router.get_weights(["blue", "green:80"])
+        assert server.requests == ["GET /version -> 401"]
+
+
+def test_a_server_without_discovery_is_not_a_kubernetes_api_server(api: FakeKubeApiServer) -> None:
+    router = gateway(api, "x", host=f"{api.url}/not-kubernetes/")
+    with pytest.raises(RouterError, match=rf"cannot read the discovery documents \(/version, /apis\) of the"
+                                          rf" Kubernetes API server at {api.url}/not-kubernetes: 404 Not Found"):
+        router.get_weights(["blue", "green:80"])
+
+
+def test_unreadable_certificate_names_the_option(api: FakeKubeApiServer, tmp_path: Path) -> None:
+    missing = tmp_path / "missing-ca.pem"
+    router = gateway(api, "x", host="https://127.0.0.1:9", ca_cert=str(missing))
+    with pytest.raises(RouterError, match=f"option ca_cert: cannot read {missing}: No such file") as failure:
+        router.get_weights(["blue", "green:80"])
+    assert failure.value.option == "ca_cert"
+
+
+def test_discovery_cache_per_server_and_a_stale_one_does_not_mislead(discovery_cache: Path) -> None:
+    """kubernetes.core's discovery cache is one file per host (and user): fake servers on other ports get their
+    own, and when the file exists nothing is asked. The adapter reads and writes by group, version and plural
+    and never uses what discovery found, so a cache that no longer tells the truth changes nothing."""
+    with FakeKubeApiServer() as first, FakeKubeApiServer(served={IS: ("v1beta1",)}) as second:
+        for server in (first, second):
+            server.store.create(ISTIO_VIRTUALSERVICE, "v1beta1", NS, {
+                **virtualservice("reviews", [{"destination": {"host": "r", "subset": "v1"}}]),
+                "apiVersion": f"{IS}/v1beta1"})
+        assert shift(istio(first, api_key="a"), 5) == {"r/v1": 95, "r/v2": 5}
+        assert shift(istio(second, api_key="a"), 5) == {"r/v1": 95, "r/v2": 5}
+        assert [r for r in first.requests if "/namespaces/" not in r] == ["GET /version -> 200", "GET /apis -> 200"]
+        assert [r for r in second.requests if "/namespaces/" not in r] == ["GET /version -> 200",
+                                                                          "GET /apis -> 200"]
+        assert len(list(discovery_cache.glob("k8srcp-*.json"))) == 2
+        first.served[IS] = ("v1beta1",)  # the cache of the first server still says v1 is preferred
+        first.requests.clear()
+        router = istio(first, api_key="b")  # another credential: a new client, which loads the cache file
+        assert shift(router, 25) == {"r/v1": 75, "r/v2": 25}
+        assert not [r for r in first.requests if "/namespaces/" not in r]  # nothing asked: the cache was used
+        assert router.describe()["api_version"] == f"{IS}/v1beta1"  # v1 answered 404, v1beta1 was used
+
+
+def istio(server: FakeKubeApiServer, **extra: Any) -> IstioRouter:
+    router = IstioRouter(params(server, "reviews", route_name="primary", **extra))
+    router.members({"host": "r", "subset": "v1"}, "stable")
+    router.members({"host": "r", "subset": "v2"}, "canary")
+    return router
+
+
+def test_a_server_answering_html_is_a_clear_error() -> None:
+    class Html(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html>a login page</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Html)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        router = GatewayApiRouter({"name": "x", "namespace": NS, "host": url, "api_key": TOKEN})
+        router.members("blue", "stable")
+        router.members({"name": "green", "port": 80}, "canary")
+        with pytest.raises(RouterError, match=rf"cannot read the discovery documents \(/version, /apis\) of the"
+                                              rf" Kubernetes API server at {url}: not a discovery document"):
+            router.get_weights(["blue", "green:80"])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
