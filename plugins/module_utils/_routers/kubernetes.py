@@ -363,7 +363,7 @@ class KubernetesRouter(Router):
         except Urllib3HTTPError as exc:
             raise RouterError(f"cannot reach the Kubernetes API server at {self._host()}: {exc}") from None
         except (ValueError, AttributeError, KeyError) as exc:  # http:// for an HTTPS endpoint; a page, not JSON
-            why = str(exc) if type(exc) is ValueError else f"not a discovery document ({type(exc).__name__}: {exc})"
+            why = str(exc) if exc.__class__ is ValueError else f"not a discovery document ({type(exc).__name__}: {exc})"
             raise RouterError(f"cannot read the discovery documents (/version, /apis) of the Kubernetes API server at"
                               f" {self._host()}: {why}; is option host a Kubernetes API server?") from None
 

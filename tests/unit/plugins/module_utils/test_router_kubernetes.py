@@ -278,7 +278,6 @@ def test_an_object_is_the_same_in_every_served_version(api: FakeKubeApiServer) -
     assert obj["apiVersion"] == f"{IS}/v1" and obj["spec"]["http"][0]["route"] == [{"destination": {"host": "r"}}]
 
 
-
 def test_discovery_documents_have_the_real_shape(api: FakeKubeApiServer) -> None:
     def get(path: str) -> Any:
         code, content_type, body = raw_get(api, path)
@@ -320,7 +319,7 @@ def test_discovery_lists_only_what_is_served_and_needs_the_token() -> None:
             [(IS, "v1beta1", 2)]
         for path in (f"/apis/{IS}/v1", f"/apis/{GW}", f"/apis/{GW}/v1", "/apis/example.com/v1", "/openapi/v9"):
             assert raw_get(old_istio, path)[::2] == (404, b"404 page not found\n"), path
-        code, _, body = raw_get(old_istio, "/version", token="wrong")
+        code, _headers, body = raw_get(old_istio, "/version", token="wrong")
         assert (code, json.loads(body)["reason"]) == (401, "Unauthorized")
 
 
@@ -648,8 +647,8 @@ def test_discovery_cache_per_server_and_a_stale_one_does_not_mislead(discovery_c
         assert shift(istio(first, api_key="a"), 5) == {"r/v1": 95, "r/v2": 5}
         assert shift(istio(second, api_key="a"), 5) == {"r/v1": 95, "r/v2": 5}
         assert [r for r in first.requests if "/namespaces/" not in r] == ["GET /version -> 200", "GET /apis -> 200"]
-        assert [r for r in second.requests if "/namespaces/" not in r] == ["GET /version -> 200",
-                                                                          "GET /apis -> 200"]
+        discovery_requests = [r for r in second.requests if "/namespaces/" not in r]
+        assert discovery_requests == ["GET /version -> 200", "GET /apis -> 200"]
         assert len(list(discovery_cache.glob("k8srcp-*.json"))) == 2
         first.served[IS] = ("v1beta1",)  # the cache of the first server still says v1 is preferred
         first.requests.clear()
