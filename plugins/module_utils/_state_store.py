@@ -54,7 +54,7 @@ from ansible_collections.progressive.delivery.plugins.module_utils._time import 
 
 FORMAT = "progressive.delivery/state"
 VERSION = 1
-KINDS = ("lock", "guard")
+KINDS = ("lock", "guard", "release")
 #: Default of the ``store_dir`` option.
 DEFAULT_STORE_DIR = "/var/lib/progressive_delivery"
 #: Longest file name most filesystems accept is 255 bytes; leave room for ``.json``, the mutex and temp names.
