@@ -2,9 +2,11 @@
 # Copyright (c) 2026, progressive.delivery contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The collection's one state store: small JSON records in a directory, shared by ``deploy_lock`` and ``qos_guard``.
+"""The collection's one state store: small JSON records in a directory, shared by ``deploy_lock``, ``qos_guard`` and
+``release_record``.
 
-Layout: ``<store_dir>/<kind>/<quoted name>.json``, one namespace (sub-directory) per kind (``lock``, ``guard``).
+Layout: ``<store_dir>/<kind>/<quoted name>.json``, one namespace (sub-directory) per kind (``lock``, ``guard``,
+``release``).
 Names are percent-encoded (:func:`safe_filename`), so ``prod-kr/app`` is ``prod-kr%2Fapp.json`` and no name can
 leave its directory.
 

@@ -24,6 +24,8 @@ description:
     start a release at the same time exactly one wins; the other sees the winner's release.
   - See C(docs/release_record.md) in the collection for the record's shape and how a rerun reads it.
 author: progressive.delivery maintainers (@progressive-delivery)
+extends_documentation_fragment:
+  - progressive.delivery._state_store
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -44,18 +46,6 @@ options:
       - The application, for example V(demo). The record is named C(<environment>/<app>).
     type: str
     required: true
-  store_dir:
-    description:
-      - Directory of the shared state store, on the host that runs the task (shared with
-        M(progressive.delivery.deploy_lock) and M(progressive.delivery.qos_guard)). Release records live under
-        C(release/), one JSON file per environment and app (percent-encoded, so C(lab-kr/demo) is
-        C(lab-kr%2Fdemo.json)).
-      - Every run that must see the same record (a laptop, AWX, a GitLab job) has to use the same directory on the
-        same host, for example with C(delegate_to) a shared deploy host and C(run_once).
-      - Created (mode 0755) when missing. Files are written atomically and carry a checksum; a corrupt or truncated
-        file fails the task with its path and is never trusted.
-    type: path
-    default: /var/lib/progressive_delivery
   state:
     description:
       - V(query) only reads the record.
