@@ -27,8 +27,24 @@ MODULES_DIR = ROOT / "plugins" / "modules"
 UTILS_DIR = ROOT / "plugins" / "module_utils"
 PACKAGE = "ansible_collections.progressive.delivery.plugins.modules"
 MODULES = sorted(path.stem for path in MODULES_DIR.glob("*.py") if not path.stem.startswith("_"))
+ACTION_DIR = ROOT / "plugins" / "action"
+
+
+def _doc_only(module: str) -> bool:
+    """A documentation stub of an action plugin (as ansible.builtin.debug): no main(), ``attributes.action``."""
+    tree = ast.parse((MODULES_DIR / f"{module}.py").read_text(encoding="utf-8"))
+    has_main = any(isinstance(node, ast.FunctionDef) and node.name == "main" for node in tree.body)
+    doc = next((yaml.safe_load(node.value.value) for node in tree.body if isinstance(node, ast.Assign)
+                and getattr(node.targets[0], "id", None) == "DOCUMENTATION"), {}) or {}
+    return not has_main and (doc.get("attributes") or {}).get("action", {}).get("support") == "full"
+
+
+#: Documentation stubs of action plugins: checked statically, never run as modules.
+DOC_ONLY = sorted(module for module in MODULES if _doc_only(module))
+#: Modules with code, run in-process by the tests below.
+RUNNABLE = sorted(set(MODULES) - set(DOC_ONLY))
 #: Modules that only read (they report, never change anything) have no before/after pair.
-READ_ONLY = {"slo_check"}
+READ_ONLY = {"slo_check", "analysis"}
 
 
 def _tree(path: Path) -> ast.Module:
@@ -48,7 +64,19 @@ def test_there_are_modules_to_walk():
     assert {"canary_shift", "deploy_lock", "image_promote", "qos_guard", "schema_migrate", "slo_check"} <= set(MODULES)
 
 
-@pytest.mark.parametrize("module", MODULES)
+@pytest.mark.parametrize("module", DOC_ONLY)
+def test_doc_only_modules_are_documentation_of_an_action_plugin(module):
+    """A stub has no code (only the documentation blocks) and an action plugin of the same name does the work."""
+    assert (ACTION_DIR / f"{module}.py").is_file(), f"{module}: documentation stub without plugins/action/{module}.py"
+    body = _tree(MODULES_DIR / f"{module}.py").body
+    code = [node.lineno for node in body if not (
+        isinstance(node, ast.Assign) or (isinstance(node, ast.ImportFrom) and node.module == "__future__"))]
+    assert code == [], f"{module}: a documentation stub holds only DOCUMENTATION, EXAMPLES and RETURN"
+    returns = _returns(module)
+    assert "msg" in returns and "changed" not in returns
+
+
+@pytest.mark.parametrize("module", RUNNABLE)
 def test_module_ends_only_through_run_module(module):
     tree = _tree(MODULES_DIR / f"{module}.py")
     assert _calls(tree, {"fail_json", "exit_json"}) == [], f"{module}: fail_json/exit_json outside _result.run_module"
@@ -137,14 +165,16 @@ def bad_inputs(tmp_path: Path) -> list[tuple[str, dict[str, Any], str]]:
         ("slo_check", {"prometheus_url": "http://127.0.0.1:1", "slis": slis_bad}, "slis"),
         ("schema_migrate", {"dsn": "postgresql://127.0.0.1:1/x", "path": str(tmp_path / "missing"),
                             "phase": "sideways"}, "phase"),
+        ("release_record", {"environment": "lab-kr", "app": "demo", "state": "step", "release_id": "r1",
+                            "step": {"index": 1, "weight": 150}, "store_dir": store}, "step"),
     ]
 
 
 def test_every_module_has_a_bad_input_case(tmp_path):
-    assert {case[0] for case in bad_inputs(tmp_path)} == set(MODULES)
+    assert {case[0] for case in bad_inputs(tmp_path)} == set(RUNNABLE)
 
 
-@pytest.mark.parametrize("index", range(7))
+@pytest.mark.parametrize("index", range(8))
 def test_bad_input_fails_with_msg_and_the_option_at_fault(index, tmp_path, monkeypatch):
     module, args, option = bad_inputs(tmp_path)[index]
     ended = run(module, args, monkeypatch)
@@ -170,7 +200,7 @@ def test_diff_only_in_diff_mode(module, diff, tmp_path, monkeypatch):
         assert ended.payload["diff"]["after"] == ended.payload["after"]
 
 
-@pytest.mark.parametrize("module", MODULES)
+@pytest.mark.parametrize("module", RUNNABLE)
 def test_ansibles_own_argument_errors_name_the_option(module, monkeypatch):
     """Every module is a ContractModule: an option Ansible itself rejects (unknown, or a required one missing) is
     named in ``option``."""

@@ -1,0 +1,216 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, progressive.delivery contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Action plugin ``progressive.delivery.analysis``: one rollout step's analysis, polled on the controller.
+
+Every ``interval`` it runs ``progressive.delivery.slo_check`` (through ``_execute_module``, with
+``fail_on_verdict: false``), requests the ``health_urls`` from the controller and inspects the ``containers`` with
+``community.docker.docker_container_info``; the folding (Argo Rollouts semantics), the progress lines and the
+explanations live in ``plugins/plugin_utils/_analysis.py``. Documentation: ``plugins/modules/analysis.py``.
+"""
+from __future__ import annotations
+
+import time
+import urllib.error
+from typing import Any
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.urls import open_url
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+from ansible_collections.progressive.delivery.plugins.module_utils._result import option_in_validation_error
+from ansible_collections.progressive.delivery.plugins.module_utils._time import format_time, option_duration
+from ansible_collections.progressive.delivery.plugins.plugin_utils._analysis import (
+    PASS,
+    AnalysisConfig,
+    AnalysisOptionError,
+    Check,
+    Measurement,
+    container_check,
+    container_state,
+    health_check,
+    run_analysis,
+    slis_for_poll,
+)
+
+display = Display()
+
+SLO_CHECK = "progressive.delivery.slo_check"
+DOCKER_INFO = "community.docker.docker_container_info"
+
+PROMETHEUS_OPTIONS: dict[str, dict[str, Any]] = {
+    "bearer_token": {"type": "str", "no_log": True},
+    "username": {"type": "str"},
+    "password": {"type": "str", "no_log": True},
+    "headers": {"type": "dict"},
+    "validate_certs": {"type": "bool"},
+    "timeout": {"type": "float"},
+    "retries": {"type": "int"},
+    "retry_delay": {"type": "float"},
+}
+
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "prometheus_url": {"type": "str"},
+    "prometheus": {"type": "dict", "options": PROMETHEUS_OPTIONS},
+    "slis": {"type": "list", "elements": "dict", "default": []},
+    "since": {"type": "raw"},
+    "pass_score": {"type": "float"},
+    "marginal_score": {"type": "float"},
+    "duration": {"type": "raw", "required": True},
+    "interval": {"type": "raw", "default": "5s"},
+    "max_duration": {"type": "raw"},
+    "progress_interval": {"type": "raw", "default": "10s"},
+    "failure_limit": {"type": "int", "default": 0},
+    "inconclusive_limit": {"type": "int", "default": 2},
+    "health_urls": {"type": "list", "elements": "str", "default": []},
+    "health_timeout": {"type": "raw", "default": "5s"},
+    "containers": {"type": "list", "elements": "str", "default": []},
+    "docker": {"type": "dict", "default": {}},
+    "label": {"type": "str", "default": ""},
+    "fail_on_verdict": {"type": "bool", "default": True},
+}
+
+#: slo_check options that the action takes inside ``prometheus`` (a failure naming one names ``prometheus``).
+_MODULE_OPTION = {**{name: "prometheus" for name in PROMETHEUS_OPTIONS}, "prometheus_url": "prometheus_url",
+                  "slis": "slis", "pass_score": "pass_score", "marginal_score": "marginal_score"}
+
+
+class OptionFailure(Exception):
+    def __init__(self, msg: str, option: str | None, **result: Any) -> None:
+        super().__init__(msg)
+        self.msg, self.option, self.result = msg, option, result
+
+
+class _Validated:
+    """What :func:`option_in_validation_error` reads from a module, for the action's own validation."""
+
+    def __init__(self, validation_result: Any) -> None:
+        self.validation_result = validation_result
+        self.argument_spec = ARGUMENT_SPEC
+
+
+def validate(args: dict[str, Any]) -> dict[str, Any]:
+    """The task's arguments, validated and with defaults; :class:`OptionFailure` names the option at fault."""
+    result = ArgumentSpecValidator(ARGUMENT_SPEC).validate(args)
+    if result.error_messages:
+        msg = "; ".join(result.error_messages)
+        raise OptionFailure(msg, option_in_validation_error(_Validated(result), result.error_messages[0]))
+    params = result.validated_parameters
+    if not (params["slis"] or params["health_urls"] or params["containers"]):
+        raise OptionFailure("nothing to analyse: set slis, health_urls or containers", "slis")
+    if params["slis"] and not params["prometheus_url"]:
+        raise OptionFailure("option prometheus_url is required with slis", "prometheus_url")
+    if params["since"] not in (None, "") and not any(sli.get("judge") == "sequential" for sli in params["slis"]):
+        raise OptionFailure("option since applies to sequential indicators (judge: sequential), and there is none",
+                            "since")
+    try:
+        params["health_timeout"] = option_duration("health_timeout", params["health_timeout"])
+    except ValueError as exc:
+        raise OptionFailure(str(exc), "health_timeout") from None
+    return params
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = True
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = super().run(tmp, task_vars)
+        del tmp
+        task_vars = task_vars or {}
+        try:
+            params = validate(dict(self._task.args))
+            config = AnalysisConfig.from_args(params)
+        except (OptionFailure, AnalysisOptionError) as exc:
+            result.update(failed=True, changed=False, msg=exc.msg, option=exc.option)
+            return result
+        poller = _Poller(self, params, task_vars)
+        try:
+            analysis = run_analysis(config, poller.measure, time.monotonic, time.sleep, display.display)
+        except OptionFailure as exc:
+            result.update(failed=True, changed=False, msg=exc.msg, **exc.result)
+            if exc.option:
+                result["option"] = exc.option
+            return result
+        finally:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        result.update(analysis.result())
+        if poller.warnings:
+            result["warnings"] = poller.warnings
+        if params["fail_on_verdict"] and analysis.verdict != PASS:
+            result["failed"] = True
+        return result
+
+
+class _Poller:
+    """One measurement per call: slo_check, the health URLs and the containers."""
+
+    def __init__(self, action: ActionModule, params: dict[str, Any], task_vars: dict[str, Any]) -> None:
+        self.action = action
+        self.params = params
+        self.task_vars = task_vars
+        self.previous: dict[str, Any] | None = None
+        self.first_state: dict[str, dict[str, Any] | None] = {}
+        self.polls = 0
+        self.warnings: list[str] = []
+
+    def _module(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        return self.action._execute_module(module_name=name, module_args=args, task_vars=self.task_vars)
+
+    def _warn(self, result: dict[str, Any]) -> None:
+        for warning in result.get("warnings") or []:
+            if warning not in self.warnings:
+                self.warnings.append(warning)
+
+    def measure(self, elapsed: float) -> Measurement:
+        at = format_time(time.time())
+        slo = self.slo_check() if self.params["slis"] else None
+        checks = [self.health(url) for url in self.params["health_urls"]] + \
+            [self.container(name) for name in self.params["containers"]]
+        self.polls += 1
+        return Measurement(elapsed=elapsed, at=at, slo=slo, checks=checks)
+
+    def slo_check(self) -> dict[str, Any]:
+        params = self.params
+        args: dict[str, Any] = {"prometheus_url": params["prometheus_url"], "fail_on_verdict": False,
+                                "slis": slis_for_poll(params["slis"], params["since"], self.previous)}
+        args.update({key: value for key, value in (params["prometheus"] or {}).items() if value is not None})
+        args.update({key: params[key] for key in ("pass_score", "marginal_score") if params[key] is not None})
+        raw = self._module(SLO_CHECK, args)
+        self._warn(raw)
+        if raw.get("failed"):
+            option = raw.get("option")
+            raise OptionFailure(f"slo_check failed at poll {self.polls + 1}: {raw.get('msg')}",
+                                _MODULE_OPTION.get(option, option), last=_clean(raw))
+        self.previous = _clean(raw)
+        return self.previous
+
+    def health(self, url: str) -> Check:
+        try:
+            with open_url(url, method="GET", timeout=self.params["health_timeout"], follow_redirects="safe") as resp:
+                return health_check(url, resp.status, None)
+        except urllib.error.HTTPError as exc:
+            return health_check(url, exc.code, None)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            return health_check(url, None, str(getattr(exc, "reason", exc)))
+
+    def container(self, name: str) -> Check:
+        raw = self._module(DOCKER_INFO, {**(self.params["docker"] or {}), "name": name})
+        self._warn(raw)
+        if raw.get("failed"):
+            if self.polls == 0:
+                raise OptionFailure(f"cannot inspect container {name}: {raw.get('msg')}", "containers")
+            return Check("container", name, False, "unknown", f"cannot inspect container {name}: {raw.get('msg')}",
+                         f"docker_container_info name={name}", "inspectable")
+        state = container_state(raw.get("container") if raw.get("exists") else None)
+        if name not in self.first_state:
+            self.first_state[name] = state
+            return container_check(name, None, state)
+        return container_check(name, self.first_state[name], state)
+
+
+def _clean(result: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in result.items()
+            if not key.startswith("_ansible") and key not in ("invocation", "changed", "failed")}
+
