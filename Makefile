@@ -9,10 +9,12 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help deps lab-up lab-down lab-status lab-image demo test lint ruff yamllint ansible-lint sanity \
-        unit integration molecule e2e build clean
+        unit integration molecule e2e build clean deploy rollback guard status
 
 help:
-	@echo "make demo        start the lab and send a request through HAProxy and nginx"
+	@echo "make demo        start the lab and run a real release on it, with a narrative of what happened"
+	@echo "make deploy ENV=lab REGION=kr IMAGE=... VERSION=... [STRATEGY=canary|blue_green]"
+	@echo "make rollback ENV=lab REGION=kr [TO_TAG=...] | make guard ACTION=... | make status"
 	@echo "make test        lint + unit + integration + molecule + e2e (installs what it needs)"
 	@echo "make lab-up | lab-down | lab-status | lab-image"
 	@echo "make lint | unit | integration | build"
@@ -33,7 +35,31 @@ lab-image: deps
 	$(LAB) image --force
 
 demo: lab-up
-	$(VENV)/bin/ansible-playbook playbooks/smoke.yml -i inventories/lab
+	$(PY) scripts/demo.py
+
+# The seeds' commands: make deploy ENV=stg REGION=kr STRATEGY=canary IMAGE=REG/app@sha256:... VERSION=2026.11.3+92
+#                      make rollback ENV=prod REGION=jp [TO_TAG=REG/app@sha256:...]
+#                      make guard ENV=prod REGION=kr ACTION=lock|unlock|status [DURATION=5m] [REASON=...]
+#                      make status ENV=prod REGION=kr  (exit 0 healthy, 10 progressing, 11 rolled back, 12 degraded)
+ENV ?= lab
+REGION ?= kr
+INVENTORY = $(if $(filter lab,$(ENV)),inventories/lab,inventories/$(ENV)-$(REGION))
+PLAYBOOK = $(VENV)/bin/ansible-playbook -i $(INVENTORY)
+
+deploy: deps
+	$(PLAYBOOK) playbooks/deploy.yml -e delivery_image=$(IMAGE) -e delivery_version=$(VERSION) \
+	  $(if $(STRATEGY),-e delivery_strategy=$(STRATEGY)) $(if $(GIT_SHA),-e delivery_git_sha=$(GIT_SHA))
+
+rollback: deps
+	$(PLAYBOOK) playbooks/rollback.yml $(if $(TO_TAG),-e delivery_rollback_to=$(TO_TAG)) \
+	  $(if $(REASON),-e "delivery_rollback_reason='$(REASON)'")
+
+guard: deps
+	$(PLAYBOOK) playbooks/guard.yml -e guard_action=$(or $(ACTION),status) \
+	  $(if $(DURATION),-e guard_duration=$(DURATION)) $(if $(REASON),-e "guard_reason='$(REASON)'")
+
+status: deps
+	@scripts/delivery-status $(INVENTORY)
 
 test: deps lint unit integration molecule e2e
 

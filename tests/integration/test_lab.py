@@ -233,3 +233,162 @@ def test_lab_down_leaves_no_process_behind(lab, monkeypatch):
     # the first lab is untouched
     assert requests.get(lab.url("haproxy"), timeout=5).status_code == 200
     assert os.path.exists(lab.haproxy_socket)
+
+
+# ----------------------------------------------------------------------------------------------
+# pools: status by container name, made bad and restored (on a second lab's pools, never the dev lab's)
+# ----------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def pool_lab(lab, monkeypatch):
+    """A second lab (its own LAB_DIR, so its own container names, and free ports) with only its two pools running:
+    the pool helpers and the pool lines of `status` need nothing else, and the first lab's pools stay untouched."""
+    directory = Path(lab.dir) / "second-labs" / uuid.uuid4().hex[:8]
+    monkeypatch.setenv("LAB_DIR", str(directory))
+    monkeypatch.setenv("LAB_APP_BLUE_PORT", str(free_port()))
+    monkeypatch.setenv("LAB_APP_GREEN_PORT", str(free_port()))
+    state = labmod.State.load(directory)
+    ports = labmod.ports()
+    for pool, version in (("blue", labmod.BLUE_VERSION), ("green", labmod.GREEN_VERSION)):
+        cid = labmod.start_app(pool, ports[f"app_{pool}"], version)
+        state.containers[f"app_{pool}"] = {"id": cid, "image": lab.image, "version": version,
+                                           "port": ports[f"app_{pool}"]}
+    state.save()
+    yield ports
+    for pool in labmod.POOLS:
+        labmod.stop_container(labmod.container_name(pool))
+
+
+def replace_like_app_docker(pool: str, port: int, version: str, image: str) -> str:
+    """What the app_docker role does to a pool: a new container of the same name, with a restart policy,
+    a health check and release labels (through the Engine API: the health check is exec-form)."""
+    name = labmod.container_name(pool)
+    labmod.stop_container(name)
+    health = ["CMD", "python3", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen("
+              f"'http://127.0.0.1:{port}/healthz', timeout=2).status == 200 else 1)"]
+    body = {"Image": image, "User": "65534:65534",
+            "Env": [f"APP_VERSION={version}", f"APP_POOL={pool}", f"APP_PORT={port}", "APP_LATENCY_MS=0"],
+            "Labels": {"progressive.delivery.pool": pool, "progressive.delivery.version": version},
+            "Healthcheck": {"Test": health, "Interval": 1_000_000_000, "Timeout": 2_000_000_000, "Retries": 2},
+            "HostConfig": {"NetworkMode": "host", "RestartPolicy": {"Name": "unless-stopped"}}}
+    code, data = labmod.docker_api("POST", f"/containers/create?name={name}", body=body)
+    assert code == 201, data
+    code, data = labmod.docker_api("POST", f"/containers/{data['Id']}/start")
+    assert code == 204, data
+    assert wait_for(lambda: labmod.pool_status(pool)["health"] == "healthy"), labmod.pool_status(pool)
+    return labmod.docker_inspect(name)["Id"]
+
+
+def error_share(port: int, n: int) -> tuple[collections.Counter, list[float]]:
+    codes, durations = collections.Counter(), []
+    with requests.Session() as session:
+        for _request in range(n):
+            start = time.monotonic()
+            codes[session.get(f"http://127.0.0.1:{port}/", timeout=5).status_code] += 1
+            durations.append(time.monotonic() - start)
+    return codes, durations
+
+
+def test_status_follows_a_pool_replaced_by_a_deployment(pool_lab, capsys):
+    recorded = labmod.State.load(labmod.lab_dir()).containers["app_blue"]["id"]
+    image = labmod.docker_inspect(recorded)["Image"]  # the same image by id, as a deployment by digest would run
+    new_id = replace_like_app_docker("blue", pool_lab["app_blue"], "2026.11.7+3", image)
+    assert new_id != recorded
+    assert labmod.docker_inspect(recorded) is None  # the recorded container is gone: status must not say stopped
+    status = labmod.pool_status("blue")
+    assert status["running"] and status["id"] == new_id and status["replaced"]
+    assert (status["version_label"], status["version"], status["answer"]) == ("2026.11.7+3", "2026.11.7+3", 200)
+    assert status["health"] == "healthy" and status["restart_count"] == 0
+    capsys.readouterr()
+    labmod.status()
+    out = capsys.readouterr().out
+    blue = out[out.index("app_blue"):out.index("app_green")]
+    assert f"running {new_id[:12]}" in blue and "stopped" not in blue
+    assert "version label 2026.11.7+3; answers 2026.11.7+3 (200); health healthy; restarts 0" in blue
+    assert "replaced since lab-up" in blue
+    # a pool that is really gone is reported so, and makes status fail
+    labmod.stop_container(labmod.container_name("green"))
+    assert labmod.pool_status("green")["status"] == "missing"
+    assert labmod.status() == 3
+    assert "app_green      missing" in capsys.readouterr().out
+
+
+def test_bad_pool_answers_errors_at_the_given_rate_and_restore_gives_the_env_back(pool_lab):
+    port = pool_lab["app_green"]
+    before = labmod.docker_inspect(labmod.container_name("green"))
+    status = labmod.make_pool_bad("green", error_rate=0.2)
+    after = labmod.docker_inspect(labmod.container_name("green"))
+    assert after["Id"] != before["Id"] and status["id"] == after["Id"]
+    assert after["Config"]["Image"] == before["Config"]["Image"]
+    assert after["Config"]["Labels"] == before["Config"]["Labels"]
+    changed = {k: v for k, v in labmod.env_dict(after["Config"]["Env"]).items()
+               if labmod.env_dict(before["Config"]["Env"]).get(k) != v}
+    assert changed == {"APP_ERROR_RATE": "0.2"}
+    assert status["bad"] == {"APP_ERROR_RATE": "0.2"}
+    codes, _durations = error_share(port, 400)
+    # 400 draws at p=0.2: mean 80, sd 8; +-5 sd
+    assert 40 <= codes[500] <= 120 and codes[500] + codes[200] == 400, codes
+    # a second knob keeps the first; the remembered env stays the one before the first change
+    labmod.make_pool_bad("green", latency_ms=300)
+    env = labmod.env_dict(labmod.docker_inspect(labmod.container_name("green"))["Config"]["Env"])
+    assert (env["APP_ERROR_RATE"], env["APP_LATENCY_MS"]) == ("0.2", "300")
+    _codes, durations = error_share(port, 5)
+    assert min(durations) >= 0.3
+    restored = labmod.restore_pool("green")
+    assert restored["restored"] and restored["bad"] == {}
+    final = labmod.docker_inspect(labmod.container_name("green"))
+    assert sorted(final["Config"]["Env"]) == sorted(before["Config"]["Env"])
+    assert final["Config"]["Labels"] == before["Config"]["Labels"]
+    assert labmod.State.load(labmod.lab_dir()).pools == {}
+    assert labmod.State.load(labmod.lab_dir()).containers["app_green"]["id"] == final["Id"]
+    codes, _durations = error_share(port, 100)
+    assert codes == {200: 100}
+    # nothing left to restore: a no-op
+    assert labmod.restore_pool("green")["restored"] is False
+
+
+def test_bad_pool_keeps_what_a_deployment_set(pool_lab):
+    """make_pool_bad on a container the app_docker role made keeps its user, health check and restart policy."""
+    port = pool_lab["app_blue"]
+    image = labmod.docker_inspect(labmod.container_name("blue"))["Image"]
+    replace_like_app_docker("blue", port, "2026.11.7+3", image)
+    before = labmod.docker_inspect(labmod.container_name("blue"))
+    labmod.make_pool_bad("blue", healthy=False)
+    after = labmod.docker_inspect(labmod.container_name("blue"))
+    for key in ("User", "Healthcheck", "Labels", "Image"):
+        assert after["Config"][key] == before["Config"][key], key
+    assert after["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 503
+    assert wait_for(lambda: labmod.pool_status("blue")["health"] == "unhealthy", timeout=20)
+    labmod.restore_pool("blue")
+    assert labmod.pool_status("blue")["health"] == "healthy"
+
+
+def test_crash_grows_the_restart_count_and_restore_brings_a_dead_pool_back(pool_lab, capsys):
+    port = pool_lab["app_blue"]
+    image = labmod.docker_inspect(labmod.container_name("blue"))["Image"]
+    replace_like_app_docker("blue", port, "2026.11.7+3", image)
+    status = labmod.make_pool_bad("blue", crash=True)
+    assert status["bad"] == {"crashed": True}
+    assert wait_for(lambda: labmod.pool_status("blue")["restart_count"] == 1)
+    assert wait_for(lambda: labmod.pool_status("blue")["answer"] == 200)
+    # green was started by the lab itself, without a restart policy: a crash leaves it down, and status says so
+    labmod.make_pool_bad("green", crash=True)
+    green = labmod.pool_status("green")
+    assert not green["running"] and green["status"] == "exited"
+    capsys.readouterr()
+    assert labmod.main(["status"]) == 3
+    assert "app_green      exited" in capsys.readouterr().out
+    assert labmod.main(["pool", "green", "--restore"]) == 0
+    assert "pool green: restored" in capsys.readouterr().out
+    green = labmod.pool_status("green")
+    assert green["running"] and green["answer"] == 200 and green["version"] == labmod.GREEN_VERSION
+
+
+def test_pool_command_line_refuses_nonsense(pool_lab, capsys):
+    assert labmod.main(["pool", "blue", "--error-rate", "1.5"]) == 1
+    assert "error rate must be between 0 and 1" in capsys.readouterr().err
+    assert labmod.main(["pool", "blue"]) == 1
+    assert "give error_rate" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        labmod.main(["pool", "purple", "--crash"])

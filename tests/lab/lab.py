@@ -30,6 +30,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.client import HTTPConnection
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,6 +190,8 @@ class State:
     path: Path
     processes: dict[str, dict] = field(default_factory=dict)
     containers: dict[str, dict] = field(default_factory=dict)
+    # pool -> what the pool's container had before `make_pool_bad` first changed it (for `restore_pool`)
+    pools: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
     def load(cls, directory: Path) -> State:
@@ -196,10 +199,11 @@ class State:
         if not path.exists():
             return cls(path)
         data = json.loads(path.read_text())
-        return cls(path, data.get("processes", {}), data.get("containers", {}))
+        return cls(path, data.get("processes", {}), data.get("containers", {}), data.get("pools", {}))
 
     def save(self) -> None:
-        write_atomic(self.path, json.dumps({"processes": self.processes, "containers": self.containers}, indent=2))
+        write_atomic(self.path, json.dumps({"processes": self.processes, "containers": self.containers,
+                                            "pools": self.pools}, indent=2))
 
     def running_pid(self, name: str) -> int | None:
         entry = self.processes.get(name)
@@ -649,6 +653,239 @@ def stop_container(cid: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
+# pools: looked up by container name (a deployment may replace the container), made bad and restored
+# ----------------------------------------------------------------------------------------------
+
+POOLS = ("blue", "green")
+# The demo app's knobs that make a release bad (tests/lab/app/demoapp.py).
+KNOBS = ("APP_ERROR_RATE", "APP_LATENCY_MS", "APP_LATENCY_JITTER_MS", "APP_HEALTHY")
+
+
+class _UnixHTTPConnection(HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
+def docker_api(method: str, path: str, body: dict | None = None, timeout: float = 60.0) -> tuple[int, object]:
+    """One call to the Docker Engine API on its unix socket (the CLI cannot express an exec-form health check)."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://"):
+        raise LabError(f"DOCKER_HOST={host}: the lab talks to the Docker engine on a unix socket only")
+    conn = _UnixHTTPConnection(host[len("unix://"):], timeout)
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        conn.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
+        resp = conn.getresponse()
+        raw = resp.read()
+    finally:
+        conn.close()
+    try:
+        return resp.status, json.loads(raw) if raw else None
+    except ValueError:
+        return resp.status, raw.decode(errors="replace")
+
+
+def docker_inspect(ref: str) -> dict | None:
+    """`docker inspect` of a container (by name or id), or None when there is none."""
+    code, data = docker_api("GET", f"/containers/{urllib.parse.quote(ref)}/json", timeout=10)
+    if code == 404:
+        return None
+    if code != 200 or not isinstance(data, dict):
+        raise LabError(f"docker inspect {ref}: HTTP {code} {data}")
+    return data
+
+
+def pool_key(pool: str) -> str:
+    if pool not in POOLS:
+        raise LabError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
+    return f"app_{pool}"
+
+
+def env_dict(env: list[str] | None) -> dict[str, str]:
+    return dict(item.split("=", 1) if "=" in item else (item, "") for item in env or [])
+
+
+def pool_status(pool: str, probe: bool = True) -> dict:
+    """What runs in a pool, found by its container name (`lab-<pool>-<hash>`), whoever created the container.
+
+    Keys: pool, container (name), port, running, status, id, image, version_label, version (answered on `/`,
+    or None), answer (HTTP code or error text), health (Docker health status or None when it has no health
+    check), restart_count, replaced (the container is not the one `lab-up` started) and bad (the knobs
+    `make_pool_bad` changed, empty when the pool is as it was).
+    """
+    key = pool_key(pool)
+    state = State.load(lab_dir())
+    port = ports()[key]
+    name = container_name(pool)
+    info = docker_inspect(name)
+    out: dict = {"pool": pool, "container": name, "port": port, "running": False, "status": "missing", "id": None,
+                 "image": None, "version_label": None, "version": None, "answer": None, "health": None,
+                 "restart_count": 0, "replaced": False, "bad": {}}
+    if info is None:
+        return out
+    labels = info["Config"].get("Labels") or {}
+    out.update(running=bool(info["State"].get("Running")), status=info["State"].get("Status"), id=info["Id"],
+               image=info["Config"].get("Image"), version_label=labels.get("progressive.delivery.version"),
+               health=(info["State"].get("Health") or {}).get("Status"), restart_count=info.get("RestartCount", 0))
+    entry = state.containers.get(key)
+    out["replaced"] = bool(entry) and entry.get("id") != info["Id"]
+    record = state.pools.get(pool)
+    if record:
+        env = env_dict(info["Config"].get("Env"))
+        out["bad"] = {k: env.get(k) for k in KNOBS if env.get(k) != record["knobs"].get(k)}
+        if record.get("crashed"):
+            out["bad"]["crashed"] = True
+    if probe and out["running"]:
+        try:
+            code, _headers, body = http(f"http://127.0.0.1:{port}/", timeout=2)
+            out["answer"] = code
+            out["version"] = json.loads(body).get("version")
+        except (OSError, ValueError) as exc:
+            out["answer"] = f"no answer ({exc})"
+    return out
+
+
+def _wait_for_pool(pool: str, cid: str, port: int, healthy: bool, timeout: float = 60.0) -> None:
+    def ready() -> bool:
+        code = http(f"http://127.0.0.1:{port}/healthz", timeout=2)[0]
+        if not healthy:
+            return code in (200, 503)
+        if code != 200:
+            return False
+        info = docker_inspect(cid) or {}
+        health = (info.get("State", {}).get("Health") or {}).get("Status")
+        return health in (None, "healthy")
+
+    wait_until(f"pool {pool} on :{port}" + (" (healthy)" if healthy else ""), ready, timeout=timeout)
+
+
+def _recreate_pool(pool: str, info: dict, env: dict[str, str]) -> str:
+    """Replace the pool's container by one with the same image, labels, user, health check, log and restart
+    settings (its whole Config and HostConfig), except the environment."""
+    name = container_name(pool)
+    config = {k: v for k, v in info["Config"].items() if k not in ("Hostname", "Domainname")}
+    config["Env"] = [f"{k}={v}" for k, v in env.items()]
+    config["HostConfig"] = info["HostConfig"]
+    docker_api("POST", f"/containers/{info['Id']}/stop?t=5", timeout=30)
+    code, data = docker_api("DELETE", f"/containers/{info['Id']}?force=1", timeout=30)
+    if code not in (204, 404):
+        raise LabError(f"pool {pool}: cannot remove {name}: HTTP {code} {data}")
+    code, data = docker_api("POST", f"/containers/create?name={urllib.parse.quote(name)}", body=config)
+    if code != 201 or not isinstance(data, dict):
+        raise LabError(f"pool {pool}: cannot create {name}: HTTP {code} {data}")
+    cid = data["Id"]
+    code, data = docker_api("POST", f"/containers/{cid}/start")
+    if code not in (204, 304):
+        raise LabError(f"pool {pool}: cannot start {name}: HTTP {code} {data}")
+    return cid
+
+
+def _record_container(state: State, pool: str, cid: str, info: dict) -> None:
+    key = pool_key(pool)
+    entry = state.containers.get(key) or {"image": info["Config"].get("Image"), "port": ports()[key]}
+    entry["id"] = cid
+    state.containers[key] = entry
+
+
+def make_pool_bad(pool: str, *, error_rate: float | None = None, latency_ms: float | None = None,
+                  jitter_ms: float | None = None, healthy: bool | None = None, crash: bool = False) -> dict:
+    """Make one pool of this lab a bad release, for real.
+
+    error_rate / latency_ms / jitter_ms / healthy recreate the pool's container with the same image, labels
+    and settings and only those knobs changed (APP_ERROR_RATE, APP_LATENCY_MS, APP_LATENCY_JITTER_MS,
+    APP_HEALTHY). crash=True kills the app process (SIGKILL from the host, as an OOM kill would): Docker counts
+    a restart when the container has a restart policy (the app_docker role's), otherwise the pool stays down.
+    The environment before the first change is remembered in the lab state for `restore_pool`.
+    Returns pool_status(pool).
+    """
+    changes = {"APP_ERROR_RATE": error_rate, "APP_LATENCY_MS": latency_ms, "APP_LATENCY_JITTER_MS": jitter_ms,
+               "APP_HEALTHY": None if healthy is None else ("1" if healthy else "0")}
+    changes = {k: str(v) for k, v in changes.items() if v is not None}
+    if not changes and not crash:
+        raise LabError("make_pool_bad: give error_rate, latency_ms, jitter_ms, healthy or crash")
+    if error_rate is not None and not 0.0 <= error_rate <= 1.0:
+        raise LabError(f"error rate must be between 0 and 1, got {error_rate}")
+    name = container_name(pool)
+    info = docker_inspect(name)
+    if info is None:
+        raise LabError(f"pool {pool}: no container {name} (is the lab up?)")
+    state = State.load(lab_dir())
+    env = env_dict(info["Config"].get("Env"))
+    record = state.pools.get(pool)
+    if record is None or record.get("id") != info["Id"]:
+        record = {"knobs": {k: env.get(k) for k in KNOBS}, "env": env, "since": time.time()}
+    if changes:
+        cid = _recreate_pool(pool, info, {**env, **changes})
+        record["id"] = cid
+        _record_container(state, pool, cid, info)
+        state.pools[pool] = record
+        state.save()
+        port = int(env.get("APP_PORT", ports()[pool_key(pool)]))
+        _wait_for_pool(pool, cid, port, healthy=changes.get("APP_HEALTHY", env.get("APP_HEALTHY", "1")) != "0")
+        info = docker_inspect(cid) or info
+    if crash:
+        record["id"] = info["Id"]
+        record["crashed"] = True
+        state.pools[pool] = record
+        state.save()
+        _crash(pool, info)
+    return pool_status(pool)
+
+
+def _crash(pool: str, info: dict) -> None:
+    pid = info["State"].get("Pid") or 0
+    if not info["State"].get("Running") or pid <= 0:
+        raise LabError(f"pool {pool}: container {info['Name'].lstrip('/')} is not running, nothing to crash")
+    before = info.get("RestartCount", 0)
+    os.kill(pid, signal.SIGKILL)  # the lab runs as root; from the host, SIGKILL reaches a container's PID 1
+    policy = (info["HostConfig"].get("RestartPolicy") or {}).get("Name") or "no"
+
+    def seen() -> bool:
+        now = docker_inspect(info["Id"]) or {}
+        if policy == "no":
+            return not now.get("State", {}).get("Running")
+        return now.get("RestartCount", 0) > before or now.get("State", {}).get("Pid") != pid
+
+    wait_until(f"pool {pool}: the crash seen by Docker", seen, timeout=30)
+
+
+def restore_pool(pool: str) -> dict:
+    """Undo make_pool_bad: the knobs the pool's container had before the first change, and a running pool.
+
+    If a deployment replaced the container since (another container id), its environment is the deployment's:
+    nothing is changed and the record is dropped. Returns pool_status(pool) with `restored` (bool).
+    """
+    name = container_name(pool)
+    state = State.load(lab_dir())
+    record = state.pools.get(pool)
+    info = docker_inspect(name)
+    if info is None:
+        raise LabError(f"pool {pool}: no container {name} (is the lab up?)")
+    restored = False
+    if record and record.get("id") == info["Id"]:
+        env = env_dict(info["Config"].get("Env"))
+        wanted = {k: v for k, v in env.items() if k not in KNOBS}
+        wanted.update({k: v for k, v in record["knobs"].items() if v is not None})
+        port = int(wanted.get("APP_PORT", ports()[pool_key(pool)]))
+        if wanted != env or not info["State"].get("Running"):
+            cid = _recreate_pool(pool, info, wanted)
+            _record_container(state, pool, cid, info)
+            _wait_for_pool(pool, cid, port, healthy=wanted.get("APP_HEALTHY", "1") != "0")
+            restored = True
+        else:
+            _wait_for_pool(pool, info["Id"], port, healthy=wanted.get("APP_HEALTHY", "1") != "0")
+    state.pools.pop(pool, None)
+    state.save()
+    return {**pool_status(pool), "restored": restored}
+
+
+# ----------------------------------------------------------------------------------------------
 # up / down / status
 # ----------------------------------------------------------------------------------------------
 
@@ -678,8 +915,10 @@ def start_process(state: State, name: str, cmd: list[str], d: Path, user: str | 
 def check_ports_free(p: dict[str, int], state: State) -> None:
     for name, port in p.items():
         owner = "haproxy" if name == "haproxy_stats" else name
-        ours = state.running_pid(owner) if owner in state.processes else (
-            owner in state.containers and container_running(state.containers[owner]["id"]))
+        if owner.startswith("app_"):  # a pool is ours by its container name, whoever (re)created it
+            ours = container_running(container_name(owner[len("app_"):]))
+        else:
+            ours = owner in state.processes and state.running_pid(owner)
         if ours:
             continue
         with socket.socket() as sock:
@@ -718,7 +957,15 @@ def up() -> dict[str, str]:
     for pool, version in (("blue", BLUE_VERSION), ("green", GREEN_VERSION)):
         key = f"app_{pool}"
         entry = state.containers.get(key)
-        if entry and entry.get("image") == tag and container_running(entry["id"]):
+        info = docker_inspect(container_name(pool))
+        running = bool(info) and info["State"].get("Running")
+        if running and entry and entry.get("id") != info["Id"]:
+            # replaced by a deployment (the app_docker role) or by make_pool_bad: that is the pool now
+            entry["id"] = info["Id"]
+            state.save()
+            log(f"{key}: already running (container {info['Id'][:12]}, replaced since lab-up: "
+                f"{info['Config'].get('Image')})")
+        elif running and entry and entry.get("image") == tag:
             log(f"{key}: already running (container {entry['id'][:12]})")
         else:
             cid = start_app(pool, p[key], version)
@@ -765,6 +1012,13 @@ def down() -> None:
         log(f"{key}: removed container {entry['id'][:12]}")
         del state.containers[key]
         state.save()
+    for pool in POOLS:  # a pool container that replaced the recorded one (a deployment) is the lab's too
+        info = docker_inspect(container_name(pool)) if docker_ok() else None
+        if info:
+            stop_container(info["Id"])
+            log(f"app_{pool}: removed container {info['Id'][:12]} ({container_name(pool)})")
+    state.pools = {}
+    state.save()
     order = [n for n in state.processes if n != "dockerd"] + (["dockerd"] if "dockerd" in state.processes else [])
     for name in order:
         pid = state.running_pid(name)
@@ -780,7 +1034,7 @@ def is_up() -> bool:
     """True when every service and demo-app container of this lab runs."""
     state = State.load(lab_dir())
     return all(state.running_pid(s.name) for s in services(ports())) and all(
-        key in state.containers and container_running(state.containers[key]["id"]) for key in ("app_blue", "app_green"))
+        container_running(container_name(pool)) for pool in POOLS)
 
 
 def status() -> int:
@@ -791,15 +1045,33 @@ def status() -> int:
         pid = state.running_pid(svc.name)
         missing += pid is None
         print(f"  {svc.name:14} {'running pid ' + str(pid) if pid else 'stopped':20} {svc.address}")
-    for key in ("app_blue", "app_green"):
-        entry = state.containers.get(key)
-        running = bool(entry) and container_running(entry["id"])
-        missing += not running
-        print(f"  {key:14} {'running ' + entry['id'][:12] if running else 'stopped':20} http://127.0.0.1:{p[key]}")
+    for pool in POOLS:
+        ps = pool_status(pool)
+        missing += not ps["running"]
+        print(f"  {'app_' + pool:14} {pool_state_text(ps):20} http://127.0.0.1:{ps['port']} ({ps['container']})")
+        if ps["id"]:
+            print(f"  {'':14} {pool_detail_text(ps)}")
     dockerd = state.running_pid("dockerd")
     print(f"  {'docker':14} {'running' if docker_ok() else 'stopped':20} "
           f"{'started by the lab, pid ' + str(dockerd) if dockerd else 'not managed by the lab'}")
     return 0 if missing == 0 else 3
+
+
+def pool_state_text(ps: dict) -> str:
+    if not ps["id"]:
+        return "missing"
+    return f"running {ps['id'][:12]}" if ps["running"] else f"{ps['status']} {ps['id'][:12]}"
+
+
+def pool_detail_text(ps: dict) -> str:
+    answered = f"answers {ps['version']} ({ps['answer']})" if ps["version"] else f"answer: {ps['answer'] or 'none'}"
+    parts = [f"image {ps['image']}", f"version label {ps['version_label'] or 'none'}", answered,
+             f"health {ps['health'] or 'no check'}", f"restarts {ps['restart_count']}"]
+    if ps["replaced"]:
+        parts.append("replaced since lab-up")
+    if ps["bad"]:
+        parts.append("made bad: " + ", ".join(f"{k}={v}" for k, v in ps["bad"].items()))
+    return "; ".join(parts)
 
 
 def env_text(p: dict[str, int]) -> str:
@@ -812,6 +1084,7 @@ def env_text(p: dict[str, int]) -> str:
         "LAB_PUSHGATEWAY_URL": f"http://127.0.0.1:{p['pushgateway']}",
         "LAB_ALERTMANAGER_URL": f"http://127.0.0.1:{p['alertmanager']}",
         "LAB_REGISTRY": f"127.0.0.1:{p['registry']}",
+        "LAB_IMAGE": image_tag(p["registry"]),
         "LAB_REGISTRY_AUTH": f"127.0.0.1:{p['registry_auth']}",
         "LAB_REGISTRY_USER": REGISTRY_USER,
         "LAB_REGISTRY_PASSWORD": REGISTRY_PASSWORD,
@@ -820,11 +1093,34 @@ def env_text(p: dict[str, int]) -> str:
     return "".join(f"export {k}={v}\n" for k, v in values.items())
 
 
+def pool_command(args: argparse.Namespace) -> int:
+    if args.restore:
+        ps = restore_pool(args.pool)
+        log(f"pool {args.pool}: {'restored' if ps['restored'] else 'nothing to restore'}")
+    else:
+        ps = make_pool_bad(args.pool, error_rate=args.error_rate, latency_ms=args.latency_ms,
+                           jitter_ms=args.jitter_ms, healthy=False if args.unhealthy else None, crash=args.crash)
+        log(f"pool {args.pool}: made bad")
+    print(f"  {'app_' + args.pool:14} {pool_state_text(ps):20} http://127.0.0.1:{ps['port']} ({ps['container']})")
+    print(f"  {'':14} {pool_detail_text(ps)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["up", "down", "status", "image", "env"])
+    parser.add_argument("command", choices=["up", "down", "status", "image", "env", "pool"])
+    parser.add_argument("pool", nargs="?", choices=POOLS, help="pool: which pool to make bad or restore")
     parser.add_argument("--force", action="store_true", help="image: rebuild and push even if cached")
+    knobs = parser.add_argument_group("pool (knobs combine; --restore undoes every change)")
+    knobs.add_argument("--error-rate", type=float, help="share of / answered with 500 (0-1)")
+    knobs.add_argument("--latency-ms", type=float, help="latency added to every / request")
+    knobs.add_argument("--jitter-ms", type=float, help="uniform random extra latency 0..N ms")
+    knobs.add_argument("--unhealthy", action="store_true", help="/healthz answers 503")
+    knobs.add_argument("--crash", action="store_true", help="kill the app process (SIGKILL)")
+    knobs.add_argument("--restore", action="store_true", help="put back the pool as it was before the first change")
     args = parser.parse_args(argv)
+    if args.command == "pool" and not args.pool:
+        parser.error("pool: name the pool (blue or green)")
     try:
         if args.command == "up":
             up()
@@ -834,6 +1130,8 @@ def main(argv: list[str] | None = None) -> int:
             return status()
         elif args.command == "image":
             print(build_image(force=args.force))
+        elif args.command == "pool":
+            return pool_command(args)
         else:
             print(env_text(ports()), end="")
     except (LabError, subprocess.CalledProcessError) as exc:
