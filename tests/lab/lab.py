@@ -5,11 +5,15 @@
 """The lab: real servers on 127.0.0.1 for tests and demos.
 
     python tests/lab/lab.py up|down|status|image|env
+    python tests/lab/lab.py pool blue|green --error-rate R | --latency-ms N | --unhealthy | --crash | --restore
 
 State lives under $LAB_DIR (default: <repo>/.lab). Every port has a fixed default that
 LAB_<NAME>_PORT overrides (see PORTS). `up` is idempotent, waits until every service answers a
 real request and prints what runs where; `down` stops exactly what `up` started, by PID (and the
-demo-app containers by the container ids it recorded). Standard library only.
+demo-app containers by the container ids it recorded, and the pools by container name). `status` finds the
+pools by container name, so a pool a deployment replaced is still reported truthfully. `pool` makes one pool a
+bad release (and restores it); make_pool_bad() / restore_pool() / pool_status() do the same from Python.
+Standard library only.
 """
 from __future__ import annotations
 
@@ -723,10 +727,14 @@ def pool_status(pool: str, probe: bool = True) -> dict:
     state = State.load(lab_dir())
     port = ports()[key]
     name = container_name(pool)
-    info = docker_inspect(name)
     out: dict = {"pool": pool, "container": name, "port": port, "running": False, "status": "missing", "id": None,
                  "image": None, "version_label": None, "version": None, "answer": None, "health": None,
                  "restart_count": 0, "replaced": False, "bad": {}}
+    try:
+        info = docker_inspect(name)
+    except OSError as exc:
+        out["status"] = f"docker unreachable ({exc})"
+        return out
     if info is None:
         return out
     labels = info["Config"].get("Labels") or {}
@@ -1059,7 +1067,7 @@ def status() -> int:
 
 def pool_state_text(ps: dict) -> str:
     if not ps["id"]:
-        return "missing"
+        return ps["status"]
     return f"running {ps['id'][:12]}" if ps["running"] else f"{ps['status']} {ps['id'][:12]}"
 
 

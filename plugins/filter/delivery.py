@@ -1,0 +1,91 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, progressive.delivery contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Filters the release roles use: durations in seconds, and a failing indicator explained in one line.
+
+Documented in duration_seconds.yml and explain_indicator.yml next to this file.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.progressive.delivery.plugins.module_utils._time import parse_duration
+
+_ZERO = ("0", "0s", "0ms", "0m", "0h")
+
+
+def duration_seconds(value: Any) -> float:
+    """Seconds in ``30s``, ``10m``, ``1h30m`` or a number of seconds; ``0``/``0s`` is 0."""
+    if not isinstance(value, bool) and str(value).strip() in _ZERO:
+        return 0.0
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"duration_seconds: {exc}") from None
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.4g}"
+    return "no data" if value is None else str(value)
+
+
+def explain_indicator(entry: Any) -> str:
+    """``error_ratio = 0.21 (bound max 0.01): <reason> [bad: sum(...) = 42; total: sum(...) = 200]``."""
+    if not isinstance(entry, Mapping):
+        raise AnsibleFilterError(f"explain_indicator: expected a mapping (an entry of analysis' failing), got "
+                                 f"{type(entry).__name__}")
+    name = entry.get("name", "?")
+    bound = entry.get("bound")
+    if isinstance(bound, Mapping):
+        bound = ", ".join(f"{key} {_number(value)}" for key, value in bound.items() if value is not None)
+    parts = [f"{name} = {_number(entry.get('value'))}"]
+    if bound:
+        parts.append(f"(bound {bound})")
+    if entry.get("reason"):
+        parts.append(f": {entry['reason']}")
+    queries = entry.get("query")
+    if isinstance(queries, Mapping):
+        queries = "; ".join(f"{key}: {text}" for key, text in queries.items() if text)
+    if queries:
+        parts.append(f"[{queries}]")
+    return " ".join(parts).replace(" :", ":")
+
+
+def release_line(entry: Any) -> str:
+    """One line of a release record's history: when, version, strategy, outcome and why."""
+    if not isinstance(entry, Mapping):
+        raise AnsibleFilterError(f"release_line: expected a release (mapping), got {type(entry).__name__}")
+    when = entry.get("ended_at") or entry.get("started_at") or "?"
+    steps = entry.get("steps") or []
+    weights = "-".join(str(step.get("weight")) for step in steps if isinstance(step, Mapping))
+    text = (f"{when} {entry.get('version', '?')} {entry.get('strategy', '?')} "
+            f"{str(entry.get('outcome', 'in progress')).upper()}")
+    if weights:
+        text += f" (steps {weights}%)"
+    digest = str(entry.get("digest", ""))
+    if digest:
+        text += f" {digest[:19]}"
+    if entry.get("reason"):
+        text += f": {str(entry['reason'])[:160]}"
+    return text
+
+
+def pool_line(item: Any) -> str:
+    """``pool green: stable 2026.11.3+92 sha256:0123abcd...`` from a ``dict2items`` item of the record's pools."""
+    if not isinstance(item, Mapping) or not isinstance(item.get("value"), Mapping):
+        raise AnsibleFilterError("pool_line: expected an item of `pools | dict2items`")
+    pool = item["value"]
+    return (f"recorded pool {item.get('key')}: {pool.get('role', '?')} {pool.get('version', '?')} "
+            f"{str(pool.get('digest', ''))[:19]}").rstrip()
+
+
+class FilterModule:
+    """progressive.delivery helper filters."""
+
+    def filters(self) -> dict[str, Any]:
+        return {"duration_seconds": duration_seconds, "explain_indicator": explain_indicator,
+                "release_line": release_line, "pool_line": pool_line}

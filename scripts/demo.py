@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+# Copyright (c) 2026, progressive.delivery contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""`make demo`: real releases on the lab, with a narrative of what happened.
+
+While a client sends about 40 requests/s through the lab's HAProxy:
+  1. release 1 goes into the blue pool (blue-green: preview at 0 %, one switch);
+  2. a good release 2 by canary (5 -> 25 -> 50 -> 100), promoted and tagged stable-kr;
+  3. a bad release 3 (30 % of its requests answer 500) rolled back automatically at the first step;
+  4. a deploy refused while the QoS guard holds;
+  5. playbooks/status.yml.
+Every step is a real `ansible-playbook` run of the collection's playbooks against inventories/lab, in a state
+directory of its own (.lab/demo-state, emptied first), so the demo can be run again.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.lab import lab as labmod  # noqa: E402  (the lab's ports and image)
+
+PLAYBOOK = str(ROOT / ".venv" / "bin" / "ansible-playbook") if (ROOT / ".venv" / "bin").exists() \
+    else "ansible-playbook"
+RATE = 40.0
+
+
+class Traffic:
+    """A client that sends RATE requests/s through a URL and counts what it got, per version and failure."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.failed = 0
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(4)]
+
+    def run(self) -> None:
+        interval = len(self.threads) / RATE
+        while not self.stop.is_set():
+            started = time.monotonic()
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as resp:
+                    version = json.loads(resp.read()).get("version", "?")
+                with self.lock:
+                    self.counts[version] += 1
+            except (urllib.error.URLError, OSError, ValueError):
+                with self.lock:
+                    self.failed += 1
+            self.stop.wait(max(0.0, interval - (time.monotonic() - started)))
+
+    def snapshot(self) -> tuple[dict[str, int], int]:
+        with self.lock:
+            return dict(self.counts), self.failed
+
+    def __enter__(self) -> Traffic:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def say(text: str) -> None:
+    print(f"\n\033[1m== {text}\033[0m", flush=True)
+
+
+def playbook(name: str, *extra: str, log: Path) -> tuple[int, str, float]:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_NOCOLOR="1")
+    started = time.monotonic()
+    proc = subprocess.run([PLAYBOOK, "-i", str(ROOT / "inventories" / "lab"), str(ROOT / "playbooks" / name),
+                           *extra], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.monotonic() - started
+    with log.open("a") as handle:
+        handle.write(f"\n##### {name} {' '.join(extra)} (rc {proc.returncode}, {elapsed:.1f}s)\n")
+        handle.write(proc.stdout + proc.stderr)
+    return proc.returncode, proc.stdout, elapsed
+
+
+def lines_with(text: str, *needles: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if any(needle in line for needle in needles)]
+
+
+def image_digest_ref() -> str:
+    tag = labmod.image_tag(labmod.ports()["registry"])
+    registry, rest = tag.split("/", 1)
+    repo, ref = rest.rsplit(":", 1)
+    request = urllib.request.Request(f"http://{registry}/v2/{repo}/manifests/{ref}", method="HEAD", headers={
+        "Accept": "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return f"{registry}/{repo}@{resp.headers['Docker-Content-Digest']}"
+
+
+def main() -> int:
+    state = labmod.lab_dir() / "demo-state"
+    shutil.rmtree(state, ignore_errors=True)
+    log = labmod.lab_dir() / "demo.log"
+    log.write_text("")
+    common = ("-e", f"delivery_state_dir={state}")
+    image = image_digest_ref()
+    url = f"http://127.0.0.1:{labmod.ports()['haproxy']}/"
+    print(f"progressive.delivery demo on the lab: HAProxy {url}, image {image}\n"
+          f"full playbook output: {log}")
+    started = time.monotonic()
+    with Traffic(url) as traffic:
+        say("1. Release 2026.12.0+1 into the blue pool (blue-green: preview at 0 %, then one switch)")
+        rc, out, took = playbook("deploy.yml", *common, "-e", f"delivery_image={image}",
+                                 "-e", "delivery_version=2026.12.0+1", "-e", "delivery_strategy=blue_green",
+                                 "-e", "delivery_initial_stable_pool=green", log=log)
+        print(f"   {'promoted' if rc == 0 else 'FAILED'} in {took:.0f}s")
+        if rc:
+            print("\n".join(out.splitlines()[-30:]))
+            return 1
+
+        say("2. A good release 2026.12.1+2 by canary: 5 % -> 25 % -> 50 % -> 100 %")
+        rc, out, took = playbook("deploy.yml", *common, "-e", f"delivery_image={image}",
+                                 "-e", "delivery_version=2026.12.1+2", log=log)
+        for line in lines_with(out, "analysis [step", "stable-kr"):
+            print(f"   {line}")
+        print(f"   {'promoted, tagged stable-kr' if rc == 0 else 'FAILED'} in {took:.0f}s")
+        if rc:
+            print("\n".join(out.splitlines()[-30:]))
+            return 1
+
+        say("3. A bad release 2026.12.2+3: 30 % of its requests answer 500")
+        before_counts, _failed = traffic.snapshot()
+        rc, out, took = playbook("deploy.yml", *common, "-e", f"delivery_image={image}",
+                                 "-e", "delivery_version=2026.12.2+3",
+                                 "-e", '{"delivery_app_env": {"APP_ERROR_RATE": "0.3"}}', log=log)
+        after_counts, _failed = traffic.snapshot()
+        for line in lines_with(out, "analysis [step", "ROLLED BACK", "error_ratio ="):
+            print(f"   {line[:220]}")
+        bad = after_counts.get("2026.12.2+3", 0) - before_counts.get("2026.12.2+3", 0)
+        print(f"   {'rolled back automatically' if rc != 0 and 'ROLLED BACK' in out else 'UNEXPECTED rc ' + str(rc)}"
+              f" in {took:.0f}s; the bad release answered {bad} requests with 200 before it was taken out")
+
+        say("4. Another deploy while the QoS guard holds")
+        rc, out, took = playbook("deploy.yml", *common, "-e", f"delivery_image={image}",
+                                 "-e", "delivery_version=2026.12.3+4", log=log)
+        refused = lines_with(out, "guard")
+        print(f"   {'refused' if rc != 0 else 'UNEXPECTEDLY deployed'}: "
+              f"{(refused[-1] if refused else '')[:200]}")
+
+        say("5. Status")
+        rc, out, took = playbook("status.yml", *common, log=log)
+        capture = False
+        for line in out.splitlines():
+            if "Status of" in line:
+                capture = True
+            elif capture and line.startswith("TASK"):
+                break
+            elif capture and line.strip() and not line.startswith("ok:"):
+                text = line.strip().strip(",").strip('"')
+                print(f"   {text}")
+        counts, failed = traffic.snapshot()
+    total = sum(counts.values()) + failed
+    say(f"Done in {time.monotonic() - started:.0f}s: {total} requests through HAProxy, {failed} failed; "
+        f"answered by version: {dict(sorted(counts.items()))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+# Copyright (c) 2026, progressive.delivery contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""End-to-end: the collection's playbooks run with ansible-playbook against inventories/lab, on the lab's real
+HAProxy, Prometheus, registry and Docker engine, while a client sends requests through the router.
+
+Each test gets a state directory of its own (release record, lock, guard) and a lab whose pools are reset to
+the lab's starting state (blue and green running the lab's versions, HAProxy at 128/128).
+"""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Lab, lab  # noqa: F401  (the session's lab fixture)
+from tests.lab import lab as labmod
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
+
+
+@dataclass
+class Run:
+    rc: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def playbook(name: str, *extra: str, state_dir: Path, env: dict[str, str] | None = None,
+             timeout: float = 600) -> Run:
+    environment = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+                       ANSIBLE_FORCE_COLOR="0", **(env or {}))
+    started = time.monotonic()
+    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(ROOT / "inventories" / "lab"),
+                           str(ROOT / "playbooks" / name), "-e", f"delivery_state_dir={state_dir}", *extra],
+                          cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout, check=False)
+    return Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+
+
+def module(name: str, args: dict[str, Any], *, check: bool = False) -> dict[str, Any]:
+    """One module run on localhost through `ansible` (JSON result)."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+    cmd = [str(VENV_BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local", "-e",
+           f"ansible_python_interpreter={VENV_BIN / 'python'}", "-m", name, "-a", json.dumps(args)]
+    if check:
+        cmd.append("--check")
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    data = json.loads(proc.stdout[proc.stdout.index("{"):])
+    return data["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def record(state_dir: Path) -> dict[str, Any]:
+    return module("progressive.delivery.release_record",
+                  {"environment": "lab-kr", "app": "demo", "store_dir": str(state_dir)})
+
+
+def haproxy_weights(lab_: Lab) -> dict[str, int]:
+    result = module("progressive.delivery.canary_shift", {
+        "router": "haproxy", "haproxy_socket": lab_.haproxy_socket, "backend": "demo",
+        "stable": "blue", "canary": "green", "weight": 0}, check=True)
+    return {name: int(weight) for name, weight in result["before"].items()}
+
+
+def image_digest_ref() -> str:
+    tag = labmod.image_tag(labmod.ports()["registry"])
+    registry, rest = tag.split("/", 1)
+    repo, ref = rest.rsplit(":", 1)
+    return f"{registry}/{repo}@{manifest_digest(registry, repo, ref)}"
+
+
+def manifest_digest(registry: str, repo: str, ref: str) -> str | None:
+    request = urllib.request.Request(f"http://{registry}/v2/{repo}/manifests/{ref}", method="HEAD", headers={
+        "Accept": "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.headers["Docker-Content-Digest"]
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise
+
+
+@dataclass
+class Traffic:
+    """About `rate` requests/s through `url`; what answered, by version and status, and what failed."""
+
+    url: str
+    rate: float = 40.0
+    workers: int = 4
+    answers: collections.Counter = field(default_factory=collections.Counter)
+    errors: collections.Counter = field(default_factory=collections.Counter)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _threads: list = field(default_factory=list)
+
+    def _run(self) -> None:
+        interval = self.workers / self.rate
+        while not self._stop.is_set():
+            started = time.monotonic()
+            key: tuple[str, int]
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as resp:
+                    key = (json.loads(resp.read()).get("version", "?"), resp.status)
+            except urllib.error.HTTPError as exc:
+                try:
+                    key = (json.loads(exc.read()).get("version", "?"), exc.code)
+                except ValueError:
+                    key = ("?", exc.code)
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                with self._lock:
+                    self.errors[type(exc).__name__] += 1
+                self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
+                continue
+            with self._lock:
+                self.answers[key] += 1
+            self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
+
+    def start(self) -> Traffic:
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(self.workers)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def failed(self, except_version: str | None = None) -> int:
+        """Requests that did not get a 200, other than the deliberate 500s of a bad release ``except_version``."""
+        with self._lock:
+            bad = sum(n for (version, code), n in self.answers.items() if code != 200 and version != except_version)
+            return bad + sum(self.errors.values())
+
+    def by_version(self) -> dict[str, int]:
+        with self._lock:
+            out: collections.Counter = collections.Counter()
+            for (version, _code), n in self.answers.items():
+                out[version] += n
+            return dict(out)
+
+
+def reset_pools(lab_: Lab) -> None:
+    """The lab's starting state: blue and green with the lab's versions, HAProxy at 128/128 (state file too)."""
+    ports = labmod.ports()
+    labmod.start_app("blue", ports["app_blue"], labmod.BLUE_VERSION)
+    labmod.start_app("green", ports["app_green"], labmod.GREEN_VERSION)
+    module("progressive.delivery.canary_shift", {
+        "router": "haproxy", "haproxy_socket": lab_.haproxy_socket, "backend": "demo",
+        "haproxy_state_file": f"{lab_.dir}/haproxy/server-state", "stable": "blue", "canary": "green",
+        "weights": {"blue": 128, "green": 128}})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # HAProxy's health checks see both servers up again
+        try:
+            seen = {json.loads(urllib.request.urlopen(lab_.url("haproxy"), timeout=2).read())["version"]
+                    for _ in range(12)}
+        except (urllib.error.URLError, OSError, ValueError):
+            seen = set()
+        if seen == {labmod.BLUE_VERSION, labmod.GREEN_VERSION}:
+            return
+        time.sleep(0.5)
+    raise AssertionError("the lab's pools did not come back to 128/128")
+
+
+@pytest.fixture
+def env(lab, tmp_path) -> Iterator[dict[str, Any]]:  # noqa: F811 (pytest fixture by name)
+    reset_pools(lab)
+    traffic = Traffic(lab.url("haproxy")).start()
+    yield {"lab": lab, "state": tmp_path / "state", "image": image_digest_ref(), "traffic": traffic}
+    traffic.stop()
