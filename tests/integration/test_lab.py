@@ -233,6 +233,17 @@ def test_lab_down_leaves_no_process_behind(lab, monkeypatch):
     # the first lab is untouched
     assert requests.get(lab.url("haproxy"), timeout=5).status_code == 200
     assert os.path.exists(lab.haproxy_socket)
+    # the same directory on other ports: HAProxy's and nginx's kept files are made again for the new ports
+    for name, port in labmod.ports().items():
+        monkeypatch.setenv(f"LAB_{name.upper()}_PORT", str(port + 50))
+    try:
+        labmod.up()
+        moved = labmod.ports()
+        for router in ("haproxy", "nginx"):
+            answer = requests.get(f"http://127.0.0.1:{moved[router]}/", timeout=5)
+            assert answer.status_code == 200, (router, answer.status_code)
+    finally:
+        labmod.down()
 
 
 # ----------------------------------------------------------------------------------------------

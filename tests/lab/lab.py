@@ -237,9 +237,23 @@ def svc_dir(name: str) -> Path:
     return d
 
 
+def ports_changed(d: Path, p: dict[str, int], *generated: Path) -> bool:
+    """Whether the files a service keeps across starts were made for other ports (LAB_<NAME>_PORT changed since):
+    then they are removed, to be generated again. Records the ports in use."""
+    record = d / "ports.json"
+    current = json.dumps(p, sort_keys=True)
+    changed = record.exists() and record.read_text() != current
+    if changed:
+        for path in generated:
+            path.unlink(missing_ok=True)
+    write_atomic(record, current)
+    return changed
+
+
 def haproxy_service(p: dict[str, int]) -> Service:
     def prepare(d: Path) -> None:
         cfg = d / "haproxy.cfg"
+        ports_changed(d, p, cfg, d / "server-state")
         if cfg.exists():  # the config is the lab's initial state; later changes (weights) are kept
             return
         write_atomic(cfg, f"""\
@@ -319,6 +333,7 @@ http {{
 }}
 """)
         upstream = d / "upstreams" / "demo.conf"
+        ports_changed(d, p, upstream)
         if not upstream.exists():  # owned by canary_shift once a rollout has run
             write_atomic(upstream, f"""\
 upstream demo {{
