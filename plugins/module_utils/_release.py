@@ -40,7 +40,7 @@ KIND = "release"
 DEFAULT_POOL_NAMES = ("blue", "green")
 STATES = ("query", "started", "step", "finished", "pools")
 OUTCOMES = ("promoted", "rolled_back", "aborted")
-STRATEGIES = ("canary", "blue_green", "rolling")
+STRATEGIES = ("canary", "blue_green", "rolling", "rollback")
 #: What a pool runs: the fields a release records on the pool it is deployed to.
 POOL_FIELDS = ("version", "digest", "image", "release_id", "git_sha")
 #: Roles a pool can have. ``candidate`` only while a release is current.

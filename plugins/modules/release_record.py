@@ -88,9 +88,9 @@ options:
         description: The git commit of the release.
         type: str
       strategy:
-        description: How the release moves traffic.
+        description: How the release moves traffic (V(rollback) for the release playbooks/rollback.yml puts back).
         type: str
-        choices: [canary, blue_green, rolling]
+        choices: [canary, blue_green, rolling, rollback]
       started_by:
         description: Who started it. Defaults to O(owner).
         type: str
