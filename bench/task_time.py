@@ -5,7 +5,7 @@
 
 For each tree (the baseline checked out in a temporary git worktree, and the working tree) one playbook
 interleaves, N times: ``deploy_lock`` acquire and release (a temporary store), ``qos_guard`` query,
-``canary_shift`` on the lab's HAProxy at the split it already has (reads, no change), ``slo_check`` with 3
+``canary_shift`` on the lab's HAProxy in check mode (reads the weights, changes nothing), ``slo_check`` with 3
 indicators against the lab's Prometheus, and ``ansible.builtin.command: true`` (Ansible's own per-task cost,
 the floor). The trees alternate, so both see the same machine. Prints medians and the ratio of each module
 task to the floor of its own play.
@@ -57,7 +57,7 @@ def play(runs: int, store: str) -> list[dict]:
                                                                                 "store_dir": store}},
             {"name": f"canary_shift read {i}", "progressive.delivery.canary_shift": {
                 "router": "haproxy", "haproxy_socket": str(lab_dir() / "haproxy" / "admin.sock"),
-                "backend": "demo", "stable": "blue", "canary": "green", "weight": 50}},
+                "backend": "demo", "stable": "blue", "canary": "green", "weight": 50}, "check_mode": True},
             {"name": f"slo_check {i}", "progressive.delivery.slo_check": {
                 "prometheus_url": prometheus, "slis": slis, "fail_on_verdict": False}},
             {"name": f"command true {i}", "ansible.builtin.command": "true", "changed_when": False},

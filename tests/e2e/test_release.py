@@ -21,6 +21,10 @@ def deploy(env, version: str, *extra: str):
                     *extra, state_dir=env["state"])
 
 
+def ok(run) -> None:
+    assert run.rc == 0, run.output[-6000:]
+
+
 def share(weights: dict[str, int], pool: str) -> float:
     return weights[pool] / sum(weights.values())
 
@@ -45,7 +49,7 @@ def test_good_canary_is_promoted_and_tagged_without_a_failed_request(env):
 
 
 def test_bad_canary_is_rolled_back_at_the_first_step(env):
-    assert deploy(env, V2).rc == 0
+    ok(deploy(env, V2))
     run = deploy(env, V3, "-e", '{"delivery_app_env": {"APP_ERROR_RATE": "0.3"}}')
     assert run.rc != 0
     assert "ROLLED BACK" in run.output and "error_ratio" in run.output
@@ -74,8 +78,8 @@ def test_check_mode_prints_the_plan_and_changes_nothing(env):
 
 
 def test_rollback_returns_to_the_previous_release(env):
-    assert deploy(env, V1, "-e", "delivery_strategy=blue_green", "-e", "delivery_initial_stable_pool=green").rc == 0
-    assert deploy(env, V2).rc == 0
+    ok(deploy(env, V1, "-e", "delivery_strategy=blue_green", "-e", "delivery_initial_stable_pool=green"))
+    ok(deploy(env, V2))
     assert record(env["state"])["stable_pool"] == "green"
     run = playbook("rollback.yml", "-e", "delivery_rollback_reason=e2e", state_dir=env["state"])
     assert run.rc == 0, run.output[-4000:]
@@ -87,7 +91,7 @@ def test_rollback_returns_to_the_previous_release(env):
 
 
 def test_status_reports_the_state(env):
-    assert deploy(env, V2).rc == 0
+    ok(deploy(env, V2))
     run = playbook("status.yml", state_dir=env["state"])
     assert run.rc == 0, run.output[-4000:]
     assert "state: HEALTHY" in run.stdout and "stable pool: green" in run.stdout
