@@ -11,6 +11,8 @@ explanations live in ``plugins/plugin_utils/_analysis.py``. Documentation: ``plu
 """
 from __future__ import annotations
 
+import collections
+import threading
 import time
 import urllib.error
 from typing import Any
@@ -69,6 +71,11 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "docker": {"type": "dict", "default": {}},
     "label": {"type": "str", "default": ""},
     "fail_on_verdict": {"type": "bool", "default": True},
+    "load": {"type": "dict", "options": {
+        "url": {"type": "str", "required": True},
+        "rate": {"type": "float", "default": 10.0},
+        "timeout": {"type": "float", "default": 5.0},
+    }},
 }
 
 #: slo_check options that the action takes inside ``prometheus`` (a failure naming one names ``prometheus``).
@@ -126,7 +133,11 @@ class ActionModule(ActionBase):
             result.update(failed=True, changed=False, msg=exc.msg, option=exc.option)
             return result
         poller = _Poller(self, params, task_vars)
+        load: _Load | None = None
         try:
+            if params["load"]:
+                load = _Load(**params["load"])
+                load.start()
             analysis = run_analysis(config, poller.measure, time.monotonic, time.sleep, display.display)
         except OptionFailure as exc:
             result.update(failed=True, changed=False, msg=exc.msg, **exc.result)
@@ -134,6 +145,9 @@ class ActionModule(ActionBase):
                 result["option"] = exc.option
             return result
         finally:
+            if load:
+                load.stop()
+                result["load"] = load.summary()
             self._remove_tmp_path(self._connection._shell.tmpdir)
         result.update(analysis.result())
         if poller.warnings:
@@ -141,6 +155,47 @@ class ActionModule(ActionBase):
         if params["fail_on_verdict"] and analysis.verdict != PASS:
             result["failed"] = True
         return result
+
+
+class _Load:
+    """Synthetic requests at ``rate`` per second to ``url`` while the analysis runs (Flagger's load tester, in the
+    controller): the evidence of a pool that gets no user traffic yet, such as blue-green's preview at 0 %."""
+
+    def __init__(self, url: str, rate: float, timeout: float) -> None:
+        if not url.startswith(("http://", "https://")) or rate <= 0 or timeout <= 0:
+            raise OptionFailure(f"option load: needs an http(s) url and a positive rate and timeout, got url={url!r}"
+                                f" rate={rate} timeout={timeout}", "load")
+        self.url, self.rate, self.timeout = url, rate, timeout
+        self.codes: collections.Counter[str] = collections.Counter()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(max(1, min(8, int(rate))))]
+
+    def _run(self) -> None:
+        interval = len(self._threads) / self.rate
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                with open_url(self.url, method="GET", timeout=self.timeout, follow_redirects="safe") as resp:
+                    resp.read()
+                    code = str(resp.status)
+            except urllib.error.HTTPError as exc:
+                code = str(exc.code)
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                code = f"error: {getattr(exc, 'reason', exc)}"
+            self.codes[code] += 1
+            self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(self.timeout + 1)
+
+    def summary(self) -> dict[str, Any]:
+        return {"url": self.url, "rate": self.rate, "sent": sum(self.codes.values()), "answers": dict(self.codes)}
 
 
 class _Poller:

@@ -158,6 +158,25 @@ options:
     description: Timeout of one health request.
     type: raw
     default: 5s
+  load:
+    description:
+      - Synthetic requests sent from the controller while the analysis runs (as Flagger's load tester does), so a
+        pool that gets no user traffic yet, such as blue-green's candidate at 0 %, produces the events its
+        indicators need. Their answers count in the app's own metrics like any request.
+    type: dict
+    suboptions:
+      url:
+        description: The URL to request (C(GET)), for example the candidate pool's C(/).
+        type: str
+        required: true
+      rate:
+        description: Requests per second.
+        type: float
+        default: 10.0
+      timeout:
+        description: Timeout of one request, in seconds.
+        type: float
+        default: 5.0
   containers:
     description:
       - Docker containers checked at every poll with M(community.docker.docker_container_info). A restart is a
@@ -225,6 +244,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+load:
+  description: What O(load) sent and what answered (HTTP status or error -> count).
+  returned: when O(load) is set
+  type: dict
+  sample: {"url": "http://127.0.0.1:8082/", "rate": 10.0, "sent": 52, "answers": {"200": 52}}
 verdict:
   description: V(pass), V(fail) or V(inconclusive) for the step.
   returned: always

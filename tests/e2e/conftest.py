@@ -44,11 +44,11 @@ class Run:
 
 
 def playbook(name: str, *extra: str, state_dir: Path, env: dict[str, str] | None = None,
-             timeout: float = 600) -> Run:
+             timeout: float = 600, inventory: Path = ROOT / "inventories" / "lab") -> Run:
     environment = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                        ANSIBLE_FORCE_COLOR="0", **(env or {}))
     started = time.monotonic()
-    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(ROOT / "inventories" / "lab"),
+    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(inventory),
                            str(ROOT / "playbooks" / name), "-e", f"delivery_state_dir={state_dir}", *extra],
                           cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout, check=False)
     return Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
@@ -184,5 +184,63 @@ def reset_pools(lab_: Lab) -> None:
 def env(lab, tmp_path) -> Iterator[dict[str, Any]]:  # noqa: F811 (pytest fixture by name)
     reset_pools(lab)
     traffic = Traffic(lab.url("haproxy")).start()
+    yield {"lab": lab, "state": tmp_path / "state", "image": image_digest_ref(), "traffic": traffic}
+    traffic.stop()
+
+
+# ----------------------------------------------------------------------------------------------
+# JP (inventories/lab-jp): pools blue-jp and green-jp behind nginx's second listener, upstream demo_jp
+# ----------------------------------------------------------------------------------------------
+
+JP_INVENTORY = ROOT / "inventories" / "lab-jp"
+
+
+def jp_nginx_options(lab_: Lab) -> dict[str, str]:
+    """canary_shift's options for JP's router (what inventories/lab-jp passes)."""
+    return {"router": "nginx", "upstream": "demo_jp", "nginx_upstream_file": f"{lab_.dir}/nginx/upstreams/demo_jp.conf",
+            "nginx_args": f"-p {lab_.dir}/nginx -c {lab_.dir}/nginx/nginx.conf"}
+
+
+def jp_servers() -> dict[str, str]:
+    """JP's pools as inventories/lab-jp names them (blue, green) -> their nginx member (address)."""
+    ports = labmod.ports()
+    return {"blue": f"127.0.0.1:{ports['app_blue_jp']}", "green": f"127.0.0.1:{ports['app_green_jp']}"}
+
+
+def jp_nginx_weights(lab_: Lab) -> dict[str, int]:
+    servers = jp_servers()
+    result = module("progressive.delivery.canary_shift", {
+        **jp_nginx_options(lab_), "stable": [servers["blue"]], "canary": [servers["green"]], "weight": 0}, check=True)
+    by_address = {address: pool for pool, address in servers.items()}
+    return {by_address[address]: int(weight) for address, weight in result["before"].items()}
+
+
+def reset_jp_pools(lab_: Lab) -> None:
+    """JP's starting state: blue-jp and green-jp with the lab's versions, demo_jp at 1:1."""
+    ports = labmod.ports()
+    labmod.start_app("blue-jp", ports["app_blue_jp"], labmod.BLUE_VERSION, pool="blue")
+    labmod.start_app("green-jp", ports["app_green_jp"], labmod.GREEN_VERSION, pool="green")
+    servers = jp_servers()
+    module("progressive.delivery.canary_shift", {
+        **jp_nginx_options(lab_), "stable": [servers["blue"]], "canary": [servers["green"]],
+        "weights": {servers["blue"]: 1, servers["green"]: 1}})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            seen = {json.loads(urllib.request.urlopen(lab_.url("nginx_jp"), timeout=2).read())["version"]
+                    for _ in range(12)}
+        except (urllib.error.URLError, OSError, ValueError):
+            seen = set()
+        if seen == {labmod.BLUE_VERSION, labmod.GREEN_VERSION}:
+            return
+        time.sleep(0.5)
+    raise AssertionError("JP's pools did not come back to 1:1 behind nginx_jp")
+
+
+@pytest.fixture
+def env_jp(lab, tmp_path) -> Iterator[dict[str, Any]]:  # noqa: F811 (pytest fixture by name)
+    """Like `env`, for JP: its pools reset, requests through nginx_jp."""
+    reset_jp_pools(lab)
+    traffic = Traffic(lab.url("nginx_jp")).start()
     yield {"lab": lab, "state": tmp_path / "state", "image": image_digest_ref(), "traffic": traffic}
     traffic.stop()

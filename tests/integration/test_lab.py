@@ -19,6 +19,7 @@ import psycopg
 import pytest
 import requests
 
+from tests.e2e.conftest import reset_jp_pools
 from tests.lab import lab as labmod
 from tests.lab.lab import free_port
 
@@ -79,6 +80,76 @@ def test_nginx_sends_traffic_to_both_versions(lab):
     seen = versions_seen(lab.url("nginx"), 200)
     assert set(seen) == {labmod.BLUE_VERSION, labmod.GREEN_VERSION}
     assert abs(seen[labmod.BLUE_VERSION] - seen[labmod.GREEN_VERSION]) <= 10
+
+
+def app_requests(port: int) -> int:
+    """The user requests a demo app counted (its own /metrics, every version and code)."""
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+               if line.startswith("http_requests_total{") and 'path="/"' in line)
+
+
+def jp_at_start(lab) -> None:
+    """JP as `lab-up` starts it: a JP release on this lab (tests/e2e) may have replaced a pool and switched demo_jp
+    to one pool. Then its pools are started again with the lab's versions (recorded as the lab's own, as `up` does)
+    and demo_jp is put back at 1:1."""
+    statuses = {pool: labmod.pool_status(pool) for pool in ("blue-jp", "green-jp")}
+    if all(not ps["replaced"] and ps["version"] == labmod.POOL_VERSION[pool] for pool, ps in statuses.items()) \
+            and len(versions_seen(lab.url("nginx_jp"), 20)) == 2:
+        return
+    reset_jp_pools(lab)
+    state = labmod.State.load(labmod.lab_dir())
+    for pool in ("blue-jp", "green-jp"):
+        key = labmod.pool_key(pool)
+        state.containers[key] = {"id": labmod.pool_status(pool, probe=False)["id"], "image": lab.image,
+                                 "version": labmod.POOL_VERSION[pool], "port": lab.ports[key]}
+    state.save()
+
+
+def test_nginx_jp_sends_traffic_to_both_jp_pools(lab):
+    """JP's listener: upstream demo_jp, the blue-jp and green-jp pools (the lab's versions), nothing of KR's."""
+    jp_at_start(lab)
+    jp_ports = (lab.ports["app_blue_jp"], lab.ports["app_green_jp"])
+    before = [app_requests(port) for port in jp_ports]
+    seen = versions_seen(lab.url("nginx_jp"), 200)
+    assert set(seen) == {labmod.BLUE_VERSION, labmod.GREEN_VERSION}
+    assert abs(seen[labmod.BLUE_VERSION] - seen[labmod.GREEN_VERSION]) <= 10
+    after = [app_requests(port) for port in jp_ports]
+    assert sum(after) - sum(before) == 200 and all(a > b for a, b in zip(after, before, strict=True))
+    upstream = Path(lab.dir, "nginx", "upstreams", "demo_jp.conf").read_text()
+    assert "upstream demo_jp {" in upstream
+    assert f"127.0.0.1:{jp_ports[0]}" in upstream and f"127.0.0.1:{jp_ports[1]}" in upstream
+    for pool, app_pool in (("blue-jp", "blue"), ("green-jp", "green")):
+        env = labmod.env_dict(labmod.docker_inspect(labmod.container_name(pool))["Config"]["Env"])
+        assert env["APP_POOL"] == app_pool  # the pool's name within JP; the region label tells it from KR's
+
+
+def test_prometheus_labels_every_demo_target_with_its_region(lab):
+    def targets() -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for series in prom_query(lab, 'up{job="demo",region=~"kr|jp"} == 1'):
+            out.setdefault(series["metric"]["region"], set()).add(series["metric"]["instance"])
+        return out
+
+    expected = {"kr": {f"127.0.0.1:{lab.ports['app_blue']}", f"127.0.0.1:{lab.ports['app_green']}"},
+                "jp": {f"127.0.0.1:{lab.ports['app_blue_jp']}", f"127.0.0.1:{lab.ports['app_green_jp']}"}}
+    assert wait_for(lambda: targets() == expected), targets()
+    counts = {region: prom_query(lab, f'count(up{{job="demo",region="{region}"}} == 1)') for region in expected}
+    assert {region: float(result[0]["value"][1]) for region, result in counts.items()} == {"kr": 2.0, "jp": 2.0}
+    # an indicator selects JP's green by its labels, not KR's green (both are pool="green")
+    query = 'demo_app_info{job="demo",region="jp",pool="green"}'
+    assert {r["metric"]["instance"] for r in prom_query(lab, query)} == {f"127.0.0.1:{lab.ports['app_green_jp']}"}
+
+
+def test_status_lists_the_jp_pools(lab, capsys):
+    capsys.readouterr()
+    labmod.status()
+    out = capsys.readouterr().out
+    for pool in ("blue-jp", "green-jp"):
+        line = next(line for line in out.splitlines() if line.strip().startswith(labmod.pool_key(pool) + " "))
+        assert "running" in line and f"({labmod.container_name(pool)})" in line
+        assert f"http://127.0.0.1:{lab.ports[labmod.pool_key(pool)]}" in line
+    assert labmod.container_name("blue-jp") == "lab-blue-jp-" + hashlib.sha256(lab.dir.encode()).hexdigest()[:8]
 
 
 def test_prometheus_returns_the_demo_apps_request_rate(lab):
@@ -202,6 +273,15 @@ def test_port_in_use_by_a_stranger_is_refused(lab, monkeypatch):
     with pytest.raises(labmod.LabError, match="LAB_NGINX_PORT"):
         labmod.up()
     assert labmod.State.load(directory).processes == {}
+    monkeypatch.setenv("LAB_NGINX_PORT", str(free_port()))
+    monkeypatch.setenv("LAB_NGINX_JP_PORT", str(lab.ports["nginx_jp"]))  # JP's listener of the first lab
+    with pytest.raises(labmod.LabError, match="LAB_NGINX_JP_PORT"):
+        labmod.up()
+    monkeypatch.setenv("LAB_NGINX_JP_PORT", str(free_port()))
+    monkeypatch.setenv("LAB_APP_GREEN_JP_PORT", str(lab.ports["app_green_jp"]))  # the first lab's green-jp pool
+    with pytest.raises(labmod.LabError, match="LAB_APP_GREEN_JP_PORT"):
+        labmod.up()
+    assert labmod.State.load(directory).processes == {}
 
 
 def test_lab_down_leaves_no_process_behind(lab, monkeypatch):
@@ -239,7 +319,7 @@ def test_lab_down_leaves_no_process_behind(lab, monkeypatch):
     try:
         labmod.up()
         moved = labmod.ports()
-        for router in ("haproxy", "nginx"):
+        for router in ("haproxy", "nginx", "nginx_jp"):
             answer = requests.get(f"http://127.0.0.1:{moved[router]}/", timeout=5)
             assert answer.status_code == 200, (router, answer.status_code)
     finally:
@@ -252,18 +332,18 @@ def test_lab_down_leaves_no_process_behind(lab, monkeypatch):
 
 @pytest.fixture
 def pool_lab(lab, monkeypatch):
-    """A second lab (its own LAB_DIR, so its own container names, and free ports) with only its two pools running:
+    """A second lab (its own LAB_DIR, so its own container names, and free ports) with only its pools running:
     the pool helpers and the pool lines of `status` need nothing else, and the first lab's pools stay untouched."""
     directory = Path(lab.dir) / "second-labs" / uuid.uuid4().hex[:8]
     monkeypatch.setenv("LAB_DIR", str(directory))
-    monkeypatch.setenv("LAB_APP_BLUE_PORT", str(free_port()))
-    monkeypatch.setenv("LAB_APP_GREEN_PORT", str(free_port()))
+    for pool in labmod.POOLS:
+        monkeypatch.setenv(f"LAB_{labmod.pool_key(pool).upper()}_PORT", str(free_port()))
     state = labmod.State.load(directory)
     ports = labmod.ports()
-    for pool, version in (("blue", labmod.BLUE_VERSION), ("green", labmod.GREEN_VERSION)):
-        cid = labmod.start_app(pool, ports[f"app_{pool}"], version)
-        state.containers[f"app_{pool}"] = {"id": cid, "image": lab.image, "version": version,
-                                           "port": ports[f"app_{pool}"]}
+    for pool in labmod.POOLS:
+        key, version = labmod.pool_key(pool), labmod.POOL_VERSION[pool]
+        cid = labmod.start_app(pool, ports[key], version, pool=labmod.POOL_APP_POOL[pool])
+        state.containers[key] = {"id": cid, "image": lab.image, "version": version, "port": ports[key]}
     state.save()
     yield ports
     for pool in labmod.POOLS:
@@ -403,3 +483,33 @@ def test_pool_command_line_refuses_nonsense(pool_lab, capsys):
     assert "give error_rate" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         labmod.main(["pool", "purple", "--crash"])
+
+
+def test_pool_helper_works_on_a_jp_pool_and_leaves_kr_alone(pool_lab, capsys):
+    port = pool_lab["app_green_jp"]
+    kr_green = labmod.docker_inspect(labmod.container_name("green"))["Id"]
+    before = labmod.docker_inspect(labmod.container_name("green-jp"))
+    assert before["Name"] == "/" + labmod.container_name("green-jp") and before["Name"].startswith("/lab-green-jp-")
+    capsys.readouterr()
+    assert labmod.main(["pool", "green-jp", "--error-rate", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "pool green-jp: made bad" in out and "app_green_jp" in out and "made bad: APP_ERROR_RATE=1.0" in out
+    codes, _durations = error_share(port, 20)
+    assert codes == {500: 20}
+    after = labmod.docker_inspect(labmod.container_name("green-jp"))
+    assert after["Id"] != before["Id"]
+    assert labmod.env_dict(after["Config"]["Env"])["APP_POOL"] == "green"  # still JP's green
+    assert labmod.pool_status("green-jp")["bad"] == {"APP_ERROR_RATE": "1.0"}
+    # KR's green (the same pool name within KR) is another container, untouched
+    assert labmod.docker_inspect(labmod.container_name("green"))["Id"] == kr_green
+    assert labmod.pool_status("green")["bad"] == {}
+    assert error_share(pool_lab["app_green"], 20)[0] == {200: 20}
+    labmod.make_pool_bad("green-jp", crash=True)
+    assert labmod.pool_status("green-jp")["status"] == "exited"
+    assert labmod.main(["pool", "green-jp", "--restore"]) == 0
+    assert "pool green-jp: restored" in capsys.readouterr().out
+    final = labmod.pool_status("green-jp")
+    assert final["running"] and final["version"] == labmod.GREEN_VERSION and final["bad"] == {}
+    assert sorted(labmod.docker_inspect(final["id"])["Config"]["Env"]) == sorted(before["Config"]["Env"])
+    assert labmod.State.load(labmod.lab_dir()).containers["app_green_jp"]["id"] == final["id"]
+    assert error_share(port, 20)[0] == {200: 20}

@@ -5,7 +5,8 @@
 """The lab: real servers on 127.0.0.1 for tests and demos.
 
     python tests/lab/lab.py up|down|status|image|env
-    python tests/lab/lab.py pool blue|green --error-rate R | --latency-ms N | --unhealthy | --crash | --restore
+    python tests/lab/lab.py pool blue|green|blue-jp|green-jp --error-rate R | --latency-ms N | --unhealthy | --crash
+                                 | --restore
 
 State lives under $LAB_DIR (default: <repo>/.lab). Every port has a fixed default that
 LAB_<NAME>_PORT overrides (see PORTS). `up` is idempotent, waits until every service answers a
@@ -13,6 +14,10 @@ real request and prints what runs where; `down` stops exactly what `up` started,
 demo-app containers by the container ids it recorded, and the pools by container name). `status` finds the
 pools by container name, so a pool a deployment replaced is still reported truthfully. `pool` makes one pool a
 bad release (and restores it); make_pool_bad() / restore_pool() / pool_status() do the same from Python.
+
+Two regions: KR is pools blue and green behind HAProxy (backend `demo`) and nginx (upstream `demo`); JP is pools
+blue-jp and green-jp (APP_POOL blue and green: the pool names within the JP environment) behind nginx's second
+listener (upstream `demo_jp`). Prometheus labels every demo target with its `region` (kr, jp).
 Standard library only.
 """
 from __future__ import annotations
@@ -46,6 +51,9 @@ DEFAULT_PORTS = {
     "nginx": 18088,
     "app_blue": 18081,
     "app_green": 18082,
+    "app_blue_jp": 18083,
+    "app_green_jp": 18084,
+    "nginx_jp": 18089,
     "prometheus": 19090,
     "pushgateway": 19091,
     "alertmanager": 19093,
@@ -242,7 +250,11 @@ def ports_changed(d: Path, p: dict[str, int], *generated: Path) -> bool:
     then they are removed, to be generated again. Records the ports in use."""
     record = d / "ports.json"
     current = json.dumps(p, sort_keys=True)
-    changed = record.exists() and record.read_text() != current
+    try:  # a port added to the lab since the record was written (e.g. JP's) is not a change of the others
+        before = json.loads(record.read_text()) if record.exists() else {}
+    except ValueError:
+        before = None
+    changed = before is None or any(name in p and p[name] != port for name, port in before.items())
     if changed:
         for path in generated:
             path.unlink(missing_ok=True)
@@ -332,21 +344,17 @@ http {{
     include {d}/conf.d/*.conf;
 }}
 """)
-        upstream = d / "upstreams" / "demo.conf"
-        ports_changed(d, p, upstream)
-        if not upstream.exists():  # owned by canary_shift once a rollout has run
-            write_atomic(upstream, f"""\
-upstream demo {{
-    server 127.0.0.1:{p["app_blue"]} weight=1;
-    server 127.0.0.1:{p["app_green"]} weight=1;
-    keepalive 16;
-}}
-""")
-        write_atomic(d / "conf.d" / "demo.conf", f"""\
+        upstreams = {name: d / "upstreams" / f"{name}.conf" for name in NGINX_UPSTREAMS}
+        ports_changed(d, p, *upstreams.values())
+        for name, (listen, pools) in NGINX_UPSTREAMS.items():
+            if not upstreams[name].exists():  # owned by canary_shift once a rollout has run
+                servers = "".join(f"    server 127.0.0.1:{p[pool_key(pool)]} weight=1;\n" for pool in pools)
+                write_atomic(upstreams[name], f"upstream {name} {{\n{servers}    keepalive 16;\n}}\n")
+            write_atomic(d / "conf.d" / f"{name}.conf", f"""\
 server {{
-    listen 127.0.0.1:{p["nginx"]};
+    listen 127.0.0.1:{p[listen]};
     location / {{
-        proxy_pass http://demo;
+        proxy_pass http://{name};
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_next_upstream error timeout;
@@ -362,10 +370,22 @@ server {{
                 "-g", "daemon off;"]
 
     def ready() -> bool:
-        return http(f"http://127.0.0.1:{p['nginx']}/")[0] == 200
+        return all(http(f"http://127.0.0.1:{p[listen]}/")[0] == 200 for listen, _pools in NGINX_UPSTREAMS.values())
 
-    return Service("nginx", f"http://127.0.0.1:{p['nginx']} (config {svc_dir('nginx')}/nginx.conf)",
-                   prepare, command, ready)
+    return Service("nginx", f"http://127.0.0.1:{p['nginx']} (JP: http://127.0.0.1:{p['nginx_jp']}; config "
+                            f"{svc_dir('nginx')}/nginx.conf)", prepare, command, ready)
+
+
+def nginx_add_missing(state: State, p: dict[str, int]) -> bool:
+    """A running nginx of a lab started before an upstream existed (JP's `demo_jp`): write the missing files and
+    reload it (SIGHUP to the master it recorded). Upstream files already there are left alone. True if reloaded."""
+    d = svc_dir("nginx")
+    pid = state.running_pid("nginx")
+    if not pid or all((d / "conf.d" / f"{name}.conf").exists() for name in NGINX_UPSTREAMS):
+        return False
+    nginx_service(p).prepare(d)
+    os.kill(pid, signal.SIGHUP)
+    return True
 
 
 def prometheus_service(p: dict[str, int]) -> Service:
@@ -399,9 +419,7 @@ scrape_configs:
   - job_name: alertmanager
     static_configs: [{{targets: ['127.0.0.1:{p["alertmanager"]}']}}]
 """)
-        write_atomic(d / "targets" / "lab-demo.json", json.dumps([
-            {"targets": [f"127.0.0.1:{p['app_blue']}", f"127.0.0.1:{p['app_green']}"], "labels": {"app": "demo"}},
-        ]))
+        write_demo_targets(d, p)
 
     def command(d: Path) -> list[str]:
         return ["prometheus", f"--config.file={d}/prometheus.yml", f"--storage.tsdb.path={d}/data",
@@ -415,9 +433,28 @@ scrape_configs:
         if code != 200:
             return False
         result = json.loads(body)["data"]["result"]
-        return bool(result) and float(result[0]["value"][1]) >= 2
+        return bool(result) and float(result[0]["value"][1]) >= len(POOLS)
 
     return Service("prometheus", f"http://127.0.0.1:{p['prometheus']}", prepare, command, ready)
+
+
+def demo_targets(p: dict[str, int]) -> list[dict]:
+    """The file_sd groups of the lab's pools: one per region, each target labelled app=demo and its region."""
+    regions: dict[str, list[str]] = {}
+    for pool in POOLS:
+        regions.setdefault(POOL_REGION[pool], []).append(f"127.0.0.1:{p[pool_key(pool)]}")
+    return [{"targets": targets, "labels": {"app": "demo", "region": region}} for region, targets in regions.items()]
+
+
+def write_demo_targets(d: Path, p: dict[str, int]) -> bool:
+    """Write Prometheus' targets/lab-demo.json (re-read within a second by a running Prometheus); True if it
+    changed (a lab started before the region labels or the JP pools existed)."""
+    path = d / "targets" / "lab-demo.json"
+    text = json.dumps(demo_targets(p))
+    if path.exists() and path.read_text() == text:
+        return False
+    write_atomic(path, text)
+    return True
 
 
 def pushgateway_service(p: dict[str, int]) -> Service:
@@ -675,7 +712,14 @@ def stop_container(cid: str) -> None:
 # pools: looked up by container name (a deployment may replace the container), made bad and restored
 # ----------------------------------------------------------------------------------------------
 
-POOLS = ("blue", "green")
+POOLS = ("blue", "green", "blue-jp", "green-jp")
+# Each pool's region (Prometheus' `region` label), the name it has within its environment (APP_POOL, the `pool`
+# label) and the lab's release in it.
+POOL_REGION = {"blue": "kr", "green": "kr", "blue-jp": "jp", "green-jp": "jp"}
+POOL_APP_POOL = {"blue": "blue", "green": "green", "blue-jp": "blue", "green-jp": "green"}
+POOL_VERSION = {"blue": BLUE_VERSION, "green": GREEN_VERSION, "blue-jp": BLUE_VERSION, "green-jp": GREEN_VERSION}
+# nginx: upstream -> (the port of its listener, its pools). KR's `demo` is the first, JP's `demo_jp` the second.
+NGINX_UPSTREAMS = {"demo": ("nginx", ("blue", "green")), "demo_jp": ("nginx_jp", ("blue-jp", "green-jp"))}
 # The demo app's knobs that make a release bad (tests/lab/app/demoapp.py).
 KNOBS = ("APP_ERROR_RATE", "APP_LATENCY_MS", "APP_LATENCY_JITTER_MS", "APP_HEALTHY")
 
@@ -721,9 +765,15 @@ def docker_inspect(ref: str) -> dict | None:
 
 
 def pool_key(pool: str) -> str:
+    """The pool's port name (DEFAULT_PORTS) and state key: app_blue, app_green, app_blue_jp, app_green_jp."""
     if pool not in POOLS:
         raise LabError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
-    return f"app_{pool}"
+    return "app_" + pool.replace("-", "_")
+
+
+def pool_of_key(key: str) -> str | None:
+    """The pool whose port name is key (app_blue_jp -> blue-jp), or None."""
+    return next((pool for pool in POOLS if pool_key(pool) == key), None)
 
 
 def env_dict(env: list[str] | None) -> dict[str, str]:
@@ -937,9 +987,9 @@ def start_process(state: State, name: str, cmd: list[str], d: Path, user: str | 
 
 def check_ports_free(p: dict[str, int], state: State) -> None:
     for name, port in p.items():
-        owner = "haproxy" if name == "haproxy_stats" else name
-        if owner.startswith("app_"):  # a pool is ours by its container name, whoever (re)created it
-            ours = container_running(container_name(owner[len("app_"):]))
+        owner = {"haproxy_stats": "haproxy", "nginx_jp": "nginx"}.get(name, name)
+        if pool_of_key(owner):  # a pool is ours by its container name, whoever (re)created it
+            ours = container_running(container_name(pool_of_key(owner)))
         else:
             ours = owner in state.processes and state.running_pid(owner)
         if ours:
@@ -977,8 +1027,8 @@ def up() -> dict[str, str]:
         ensure(svcs[name])
     wait_until("registry", svcs["registry"].ready)
     tag = build_image()
-    for pool, version in (("blue", BLUE_VERSION), ("green", GREEN_VERSION)):
-        key = f"app_{pool}"
+    for pool in POOLS:
+        key, version = pool_key(pool), POOL_VERSION[pool]
         entry = state.containers.get(key)
         info = docker_inspect(container_name(pool))
         running = bool(info) and info["State"].get("Running")
@@ -991,7 +1041,7 @@ def up() -> dict[str, str]:
         elif running and entry and entry.get("image") == tag:
             log(f"{key}: already running (container {entry['id'][:12]})")
         else:
-            cid = start_app(pool, p[key], version)
+            cid = start_app(pool, p[key], version, pool=POOL_APP_POOL[pool])
             state.containers[key] = {"id": cid, "image": tag, "version": version, "port": p[key]}
             state.save()
             log(f"{key}: started {version} (container {cid[:12]})")
@@ -999,6 +1049,12 @@ def up() -> dict[str, str]:
         where[key] = f"http://127.0.0.1:{p[key]} demo-app {version}"
     for name in ("haproxy", "nginx", "alertmanager", "pushgateway", "prometheus"):
         ensure(svcs[name])
+    if nginx_add_missing(state, p):
+        log("nginx: added the JP listener and upstream demo_jp (reloaded)")
+        changed = True
+    if state.running_pid("prometheus") and write_demo_targets(svc_dir("prometheus"), p):
+        log("prometheus: demo targets written again (JP pools, region labels)")
+        changed = True
     postgres_bootstrap(p)
     for svc in svcs.values():
         wait_until(svc.name, svc.ready)
@@ -1039,7 +1095,7 @@ def down() -> None:
         info = docker_inspect(container_name(pool)) if docker_ok() else None
         if info:
             stop_container(info["Id"])
-            log(f"app_{pool}: removed container {info['Id'][:12]} ({container_name(pool)})")
+            log(f"{pool_key(pool)}: removed container {info['Id'][:12]} ({container_name(pool)})")
     state.pools = {}
     state.save()
     order = [n for n in state.processes if n != "dockerd"] + (["dockerd"] if "dockerd" in state.processes else [])
@@ -1071,7 +1127,7 @@ def status() -> int:
     for pool in POOLS:
         ps = pool_status(pool)
         missing += not ps["running"]
-        print(f"  {'app_' + pool:14} {pool_state_text(ps):20} http://127.0.0.1:{ps['port']} ({ps['container']})")
+        print(f"  {pool_key(pool):14} {pool_state_text(ps):20} http://127.0.0.1:{ps['port']} ({ps['container']})")
         if ps["id"]:
             print(f"  {'':14} {pool_detail_text(ps)}")
     dockerd = state.running_pid("dockerd")
@@ -1103,6 +1159,7 @@ def env_text(p: dict[str, int]) -> str:
         "LAB_HAPROXY_URL": f"http://127.0.0.1:{p['haproxy']}",
         "LAB_HAPROXY_SOCKET": str(lab_dir() / "haproxy" / "admin.sock"),
         "LAB_NGINX_URL": f"http://127.0.0.1:{p['nginx']}",
+        "LAB_NGINX_JP_URL": f"http://127.0.0.1:{p['nginx_jp']}",
         "LAB_PROMETHEUS_URL": f"http://127.0.0.1:{p['prometheus']}",
         "LAB_PUSHGATEWAY_URL": f"http://127.0.0.1:{p['pushgateway']}",
         "LAB_ALERTMANAGER_URL": f"http://127.0.0.1:{p['alertmanager']}",
@@ -1124,7 +1181,7 @@ def pool_command(args: argparse.Namespace) -> int:
         ps = make_pool_bad(args.pool, error_rate=args.error_rate, latency_ms=args.latency_ms,
                            jitter_ms=args.jitter_ms, healthy=False if args.unhealthy else None, crash=args.crash)
         log(f"pool {args.pool}: made bad")
-    print(f"  {'app_' + args.pool:14} {pool_state_text(ps):20} http://127.0.0.1:{ps['port']} ({ps['container']})")
+    print(f"  {pool_key(args.pool):14} {pool_state_text(ps):20} http://127.0.0.1:{ps['port']} ({ps['container']})")
     print(f"  {'':14} {pool_detail_text(ps)}")
     return 0
 
@@ -1143,7 +1200,7 @@ def main(argv: list[str] | None = None) -> int:
     knobs.add_argument("--restore", action="store_true", help="put back the pool as it was before the first change")
     args = parser.parse_args(argv)
     if args.command == "pool" and not args.pool:
-        parser.error("pool: name the pool (blue or green)")
+        parser.error(f"pool: name the pool ({', '.join(POOLS)})")
     try:
         if args.command == "up":
             up()
