@@ -7,9 +7,10 @@
 While a client sends about 40 requests/s through the lab's HAProxy:
   1. release 1 goes into the blue pool (blue-green: preview at 0 %, one switch);
   2. a good release 2 by canary (5 -> 25 -> 50 -> 100), promoted and tagged stable-kr;
-  3. a bad release 3 (30 % of its requests answer 500) rolled back automatically at the first step;
-  4. a deploy refused while the QoS guard holds;
-  5. playbooks/status.yml.
+  3. the same digest to JP (inventories/lab-jp, nginx) by blue-green, tagged stable-jp;
+  4. a bad release 3 (30 % of its requests answer 500) rolled back automatically at the first step;
+  5. a deploy refused while the QoS guard holds;
+  6. playbooks/status.yml.
 Every step is a real `ansible-playbook` run of the collection's playbooks against inventories/lab, in a state
 directory of its own (.lab/demo-state, emptied first), so the demo can be run again.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,6 +46,7 @@ class Traffic:
         self.url = url
         self.counts: collections.Counter[str] = collections.Counter()
         self.failed = 0
+        self.errors_by_version: collections.Counter[str] = collections.Counter()
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(4)]
@@ -57,6 +60,13 @@ class Traffic:
                     version = json.loads(resp.read()).get("version", "?")
                 with self.lock:
                     self.counts[version] += 1
+            except urllib.error.HTTPError as exc:  # an answer, with an error status: whose?
+                try:
+                    version = json.loads(exc.read()).get("version", "?")
+                except ValueError:
+                    version = "?"
+                with self.lock:
+                    self.errors_by_version[version] += 1
             except (urllib.error.URLError, OSError, ValueError):
                 with self.lock:
                     self.failed += 1
@@ -81,11 +91,11 @@ def say(text: str) -> None:
     print(f"\n\033[1m== {text}\033[0m", flush=True)
 
 
-def playbook(name: str, *extra: str, log: Path) -> tuple[int, str, float]:
+def playbook(name: str, *extra: str, log: Path, inventory: str = "lab") -> tuple[int, str, float]:
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_NOCOLOR="1")
     started = time.monotonic()
-    proc = subprocess.run([PLAYBOOK, "-i", str(ROOT / "inventories" / "lab"), str(ROOT / "playbooks" / name),
+    proc = subprocess.run([PLAYBOOK, "-i", str(ROOT / "inventories" / inventory), str(ROOT / "playbooks" / name),
                            *extra], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     elapsed = time.monotonic() - started
     with log.open("a") as handle:
@@ -139,26 +149,39 @@ def main() -> int:
             print("\n".join(out.splitlines()[-30:]))
             return 1
 
-        say("3. A bad release 2026.12.2+3: 30 % of its requests answer 500")
+        say("3. The same digest to JP (inventories/lab-jp: nginx, pools blue-jp/green-jp) by blue-green")
+        with Traffic(f"http://127.0.0.1:{labmod.ports()['nginx_jp']}/") as jp_traffic:
+            rc, out, took = playbook("deploy.yml", *common, "-e", f"delivery_image={image}",
+                                     "-e", "delivery_version=2026.12.1+2", log=log, inventory="lab-jp")
+            jp_counts, jp_failed = jp_traffic.snapshot()
+        for line in lines_with(out, "analysis [preview", "analysis [step", "stable-jp"):
+            print(f"   {line[:200]}")
+        print(f"   {'promoted in JP, tagged stable-jp' if rc == 0 else 'FAILED'} in {took:.0f}s; JP clients: "
+              f"{sum(jp_counts.values())} answers {dict(sorted(jp_counts.items()))}, {jp_failed} failed")
+        if rc:
+            print("\n".join(out.splitlines()[-30:]))
+            return 1
+
+        say("4. A bad release 2026.12.2+3: 30 % of its requests answer 500")
         before_counts, _failed = traffic.snapshot()
         rc, out, took = playbook("deploy.yml", *common, "-e", f"delivery_image={image}",
                                  "-e", "delivery_version=2026.12.2+3",
                                  "-e", '{"delivery_app_env": {"APP_ERROR_RATE": "0.3"}}', log=log)
         after_counts, _failed = traffic.snapshot()
-        for line in lines_with(out, "analysis [step", "ROLLED BACK", "error_ratio ="):
-            print(f"   {line[:220]}")
+        for line in lines_with(out, "analysis [step", "error_ratio ="):
+            if not line.startswith(("[ERROR]", "fatal")):
+                print(f"   {line[:220]}")
         bad = after_counts.get("2026.12.2+3", 0) - before_counts.get("2026.12.2+3", 0)
         print(f"   {'rolled back automatically' if rc != 0 and 'ROLLED BACK' in out else 'UNEXPECTED rc ' + str(rc)}"
               f" in {took:.0f}s; the bad release answered {bad} requests with 200 before it was taken out")
 
-        say("4. Another deploy while the QoS guard holds")
+        say("5. Another deploy while the QoS guard holds")
         rc, out, took = playbook("deploy.yml", *common, "-e", f"delivery_image={image}",
                                  "-e", "delivery_version=2026.12.3+4", log=log)
-        refused = lines_with(out, "guard")
-        print(f"   {'refused' if rc != 0 else 'UNEXPECTEDLY deployed'}: "
-              f"{(refused[-1] if refused else '')[:200]}")
+        refused = re.findall(r'"msg": "(qos_guard[^"]*)"', out)
+        print(f"   {'refused' if rc != 0 else 'UNEXPECTEDLY deployed'}: {(refused[-1] if refused else '')[:240]}")
 
-        say("5. Status")
+        say("6. Status")
         rc, out, took = playbook("status.yml", *common, log=log)
         capture = False
         for line in out.splitlines():
@@ -166,13 +189,15 @@ def main() -> int:
                 capture = True
             elif capture and line.startswith("TASK"):
                 break
-            elif capture and line.strip() and not line.startswith("ok:"):
-                text = line.strip().strip(",").strip('"')
-                print(f"   {text}")
+            elif capture and line.strip().startswith('"') and not line.strip().startswith('"msg"'):
+                text = line.strip().rstrip(",").strip('"').replace('\\"', '"')
+                print(f"   {text[:160]}")
         counts, failed = traffic.snapshot()
-    total = sum(counts.values()) + failed
-    say(f"Done in {time.monotonic() - started:.0f}s: {total} requests through HAProxy, {failed} failed; "
-        f"answered by version: {dict(sorted(counts.items()))}")
+        deliberate = sum(traffic.errors_by_version.values())
+    total = sum(counts.values()) + failed + deliberate
+    say(f"Done in {time.monotonic() - started:.0f}s: {total} requests through HAProxy; answered by version: "
+        f"{dict(sorted(counts.items()))}; {deliberate} error answers, all from the bad release's injected 500s "
+        f"({dict(traffic.errors_by_version)}); {failed} requests failed otherwise")
     return 0
 
 

@@ -55,13 +55,17 @@ def explain_indicator(entry: Any) -> str:
     return " ".join(parts).replace(" :", ":")
 
 
+def _weight(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
 def release_line(entry: Any) -> str:
     """One line of a release record's history: when, version, strategy, outcome and why."""
     if not isinstance(entry, Mapping):
         raise AnsibleFilterError(f"release_line: expected a release (mapping), got {type(entry).__name__}")
     when = entry.get("ended_at") or entry.get("started_at") or "?"
     steps = entry.get("steps") or []
-    weights = "-".join(str(step.get("weight")) for step in steps if isinstance(step, Mapping))
+    weights = "-".join(_weight(step.get("weight")) for step in steps if isinstance(step, Mapping))
     text = (f"{when} {entry.get('version', '?')} {entry.get('strategy', '?')} "
             f"{str(entry.get('outcome', 'in progress')).upper()}")
     if weights:
