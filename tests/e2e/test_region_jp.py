@@ -26,7 +26,7 @@ from tests.lab import lab as labmod
 
 pytestmark = pytest.mark.lab
 
-V2 = "2026.12.1+2"
+V2 = "2026.12.9+29"  # a version no KR test deploys: KR must never see it (Prometheus keeps all series)
 
 
 def jp_record(state_dir: Path) -> dict:
