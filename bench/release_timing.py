@@ -102,7 +102,7 @@ class Client:
             self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
 
     def start(self) -> Client:
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(self.workers)]
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _worker in range(self.workers)]
         for thread in self._threads:
             thread.start()
             time.sleep(1 / self.rate)  # spread the workers over the interval
@@ -207,7 +207,7 @@ def floor(workdir: Path, times: int = 3) -> list[float]:
     book = workdir / "one-task.yml"
     book.write_text(json.dumps([{"hosts": "delivery_controller", "gather_facts": False, "tasks": [
         {"name": "one task", "ansible.builtin.command": "true", "changed_when": False}]}]))
-    return [must(run_playbook([str(book)]), "one-task playbook").seconds for _ in range(times)]
+    return [must(run_playbook([str(book)]), "one-task playbook").seconds for _time in range(times)]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -387,7 +387,7 @@ def fmt(values: list[float | None]) -> str:
 
 
 def attempt(spoiled: list[str], scenario: Callable[[], dict[str, Any]], tries: int = 3) -> dict[str, Any]:
-    for _ in range(tries - 1):
+    for _attempt in range(tries - 1):
         try:
             return scenario()
         except Spoiled as exc:
@@ -517,7 +517,6 @@ def detection_report(detections: dict[str, list[dict[str, Any]]], fault_step: in
             lines = r["analysis_lines"] if verbose else r["analysis_lines"][-3:]
             for offset, line in lines:
                 print(f"    T0{offset:+.2f}s {line[:260]}")
-
 
 
 if __name__ == "__main__":

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) 2026, progressive.delivery contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -49,7 +48,7 @@ class Traffic:
         self.errors_by_version: collections.Counter[str] = collections.Counter()
         self.stop = threading.Event()
         self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(4)]
+        self.threads = [threading.Thread(target=self.run, daemon=True) for _worker in range(4)]
 
     def run(self) -> None:
         interval = len(self.threads) / RATE

@@ -168,7 +168,8 @@ class _Load:
         self.url, self.rate, self.timeout = url, rate, timeout
         self.codes: collections.Counter[str] = collections.Counter()
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(max(1, min(8, int(rate))))]
+        workers = max(1, min(8, int(rate)))
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _worker in range(workers)]
 
     def _run(self) -> None:
         interval = len(self._threads) / self.rate
@@ -268,4 +269,3 @@ class _Poller:
 def _clean(result: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in result.items()
             if not key.startswith("_ansible") and key not in ("invocation", "changed", "failed")}
-

@@ -21,7 +21,7 @@ description:
   - More than O(inconclusive_limit) inconclusive measurements in a row (Prometheus unreachable, a marginal score)
     end it as V(inconclusive).
   - Missing data is never a pass. A measurement that is inconclusive only because indicators have no data yet (no
-    traffic, fewer events than O(slis[].min_events)) is waiting for evidence. It does not end the analysis early.
+    traffic, fewer events than C(slis[].min_events)) is waiting for evidence. It does not end the analysis early.
     When it is still the case at O(duration), the step is extended, one O(interval) at a time, up to
     O(max_duration), and ends V(inconclusive) if the evidence never comes.
   - V(pass) needs the analysis to run its O(duration), the last measurement to pass, and failures never above
@@ -41,6 +41,8 @@ attributes:
   action:
     support: full
   async:
+    support: none
+  become:
     support: none
   bypass_host_loop:
     support: none
@@ -100,14 +102,14 @@ options:
     description:
       - The indicators, in M(progressive.delivery.slo_check)'s format (O(progressive.delivery.slo_check#module:slis)).
         They are judged at every poll.
-      - For O(slis[].judge=sequential) indicators the RV(results[].looks) of one poll are passed as
-        O(slis[].history) to the next, so the test accumulates within the step. Pass RV(last) on to the next step.
+      - For C(slis[].judge=sequential) indicators the C(results[].looks) of one poll are passed as
+        C(slis[].history) to the next, so the test accumulates within the step. Pass RV(last) on to the next step.
     type: list
     elements: dict
     default: []
   since:
     description:
-      - The start of the rollout (unix timestamp or RFC 3339), passed as O(slis[].since) to the sequential indicators
+      - The start of the rollout (unix timestamp or RFC 3339), passed as C(slis[].since) to the sequential indicators
         that do not set their own.
     type: raw
   pass_score:

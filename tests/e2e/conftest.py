@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Lab, lab  # noqa: F401  (the session's lab fixture)
+from tests.integration.conftest import Lab, lab  # noqa: F401  # pylint: disable=unused-import
 from tests.lab import lab as labmod
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,7 +134,7 @@ class Traffic:
             self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
 
     def start(self) -> Traffic:
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(self.workers)]
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _worker in range(self.workers)]
         for thread in self._threads:
             thread.start()
         return self
@@ -171,7 +171,7 @@ def reset_pools(lab_: Lab) -> None:
     while time.monotonic() < deadline:  # HAProxy's health checks see both servers up again
         try:
             seen = {json.loads(urllib.request.urlopen(lab_.url("haproxy"), timeout=2).read())["version"]
-                    for _ in range(12)}
+                    for _request in range(12)}
         except (urllib.error.URLError, OSError, ValueError):
             seen = set()
         if seen == {labmod.BLUE_VERSION, labmod.GREEN_VERSION}:
@@ -228,7 +228,7 @@ def reset_jp_pools(lab_: Lab) -> None:
     while time.monotonic() < deadline:
         try:
             seen = {json.loads(urllib.request.urlopen(lab_.url("nginx_jp"), timeout=2).read())["version"]
-                    for _ in range(12)}
+                    for _request in range(12)}
         except (urllib.error.URLError, OSError, ValueError):
             seen = set()
         if seen == {labmod.BLUE_VERSION, labmod.GREEN_VERSION}:

@@ -256,8 +256,8 @@ def test_release_defaults_and_step_validation():
     assert validate_step({"weight": 25})["index"] is None
 
 
-@pytest.mark.parametrize(("environment", "app", "option"), [("", "demo", "environment"), ("lab/kr", "demo",
-                                                             "environment"), ("lab-kr", "de\tmo", "app")])
+@pytest.mark.parametrize(("environment", "app", "option"), [
+    ("", "demo", "environment"), ("lab/kr", "demo", "environment"), ("lab-kr", "de\tmo", "app")])
 def test_bad_names_name_the_option(environment, app, option):
     assert failure(record_name, environment, app).option == option
     assert record_name("lab-kr", "demo") == "lab-kr/demo"
