@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Filters the release roles use: durations in seconds, and a failing indicator explained in one line.
 
-Documented in duration_seconds.yml and explain_indicator.yml next to this file.
+Documented in duration_seconds.yml, explain_indicator.yml, release_line.yml and pool_line.yml next to this file.
 """
 from __future__ import annotations
 
@@ -12,17 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.progressive.delivery.plugins.module_utils._time import parse_duration
-
-_ZERO = ("0", "0s", "0ms", "0m", "0h")
+from ansible_collections.progressive.delivery.plugins.module_utils._time import option_duration
 
 
 def duration_seconds(value: Any) -> float:
     """Seconds in ``30s``, ``10m``, ``1h30m`` or a number of seconds; ``0``/``0s`` is 0."""
-    if not isinstance(value, bool) and str(value).strip() in _ZERO:
-        return 0.0
     try:
-        return parse_duration(value)
+        return option_duration("duration", value, allow_zero=True)
     except ValueError as exc:
         raise AnsibleFilterError(f"duration_seconds: {exc}") from None
 

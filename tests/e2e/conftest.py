@@ -167,17 +167,21 @@ def reset_pools(lab_: Lab) -> None:
         "router": "haproxy", "haproxy_socket": lab_.haproxy_socket, "backend": "demo",
         "haproxy_state_file": f"{lab_.dir}/haproxy/server-state", "stable": "blue", "canary": "green",
         "weights": {"blue": 128, "green": 128}})
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # HAProxy's health checks see both servers up again
+    wait_for_both_versions(lab_.url("haproxy"), "the lab's pools did not come back to 128/128")
+
+
+def wait_for_both_versions(url: str, failure: str, timeout: float = 30) -> None:
+    """Until the router at ``url`` answers with both lab versions (its health checks see both pools again)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         try:
-            seen = {json.loads(urllib.request.urlopen(lab_.url("haproxy"), timeout=2).read())["version"]
-                    for _request in range(12)}
+            seen = {json.loads(urllib.request.urlopen(url, timeout=2).read())["version"] for _request in range(12)}
         except (urllib.error.URLError, OSError, ValueError):
             seen = set()
         if seen == {labmod.BLUE_VERSION, labmod.GREEN_VERSION}:
             return
         time.sleep(0.5)
-    raise AssertionError("the lab's pools did not come back to 128/128")
+    raise AssertionError(failure)
 
 
 @pytest.fixture
@@ -224,17 +228,7 @@ def reset_jp_pools(lab_: Lab) -> None:
     module("progressive.delivery.canary_shift", {
         **jp_nginx_options(lab_), "stable": [servers["blue"]], "canary": [servers["green"]],
         "weights": {servers["blue"]: 1, servers["green"]: 1}})
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            seen = {json.loads(urllib.request.urlopen(lab_.url("nginx_jp"), timeout=2).read())["version"]
-                    for _request in range(12)}
-        except (urllib.error.URLError, OSError, ValueError):
-            seen = set()
-        if seen == {labmod.BLUE_VERSION, labmod.GREEN_VERSION}:
-            return
-        time.sleep(0.5)
-    raise AssertionError("JP's pools did not come back to 1:1 behind nginx_jp")
+    wait_for_both_versions(lab_.url("nginx_jp"), "JP's pools did not come back to 1:1 behind nginx_jp")
 
 
 @pytest.fixture
