@@ -7,9 +7,12 @@ Requests go through HAProxy during every release; the tests assert how many fail
 """
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 
-from tests.e2e.conftest import haproxy_weights, manifest_digest, playbook, record
+from tests.e2e.conftest import ROOT, haproxy_weights, manifest_digest, playbook, record
 
 pytestmark = pytest.mark.lab
 
@@ -96,3 +99,28 @@ def test_status_reports_the_state(env):
     assert run.rc == 0, run.output[-4000:]
     assert "state: HEALTHY" in run.stdout and "stable pool: green" in run.stdout
     assert V2 in run.stdout and "PROMOTED" in run.stdout
+
+
+def status_code(env) -> int:
+    """scripts/delivery-status: the exit code a script branches on."""
+    proc = subprocess.run([str(ROOT / "scripts" / "delivery-status"), str(ROOT / "inventories" / "lab"),
+                           "-e", f"delivery_state_dir={env['state']}"], cwd=ROOT, capture_output=True, text=True,
+                          check=False, env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")))
+    return proc.returncode
+
+
+def test_sha_rollback_and_status_exit_codes(env):
+    """Seed 004: roll back to an explicit SHA (digest); status.yml's codes before and after."""
+    ok(deploy(env, V1, "-e", "delivery_strategy=blue_green", "-e", "delivery_initial_stable_pool=green"))
+    ok(deploy(env, V2))
+    assert status_code(env) == 0  # healthy: green stable at 100 %, no release in progress, guard open
+    run = playbook("rollback.yml", "-e", f"delivery_rollback_to={env['image']}",
+                   "-e", f"delivery_rollback_version={V1}", "-e", "delivery_rollback_reason=seed-004",
+                   state_dir=env["state"])
+    ok(run)
+    rec = record(env["state"])
+    assert rec["last"]["strategy"] == "rollback" and rec["last"]["version"] == V1
+    assert rec["last"]["image"] == env["image"] and rec["stable_pool"] == "blue"
+    assert share(haproxy_weights(env["lab"]), "blue") == 1.0
+    assert status_code(env) == 11  # rolled back: the guard holds
+    assert env["traffic"].failed() == 0, env["traffic"].answers
