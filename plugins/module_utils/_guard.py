@@ -21,10 +21,9 @@ from ansible_collections.progressive.delivery.plugins.module_utils._judge import
 from ansible_collections.progressive.delivery.plugins.module_utils._result import ModuleFailure
 from ansible_collections.progressive.delivery.plugins.module_utils._state_store import (
     StateStore,
-    format_remaining,
     now_text,
 )
-from ansible_collections.progressive.delivery.plugins.module_utils._time import parse_time
+from ansible_collections.progressive.delivery.plugins.module_utils._time import format_remaining, parse_time
 
 #: Events kept in a guard's history.
 HISTORY_LIMIT = 50

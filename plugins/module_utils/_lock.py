@@ -28,10 +28,9 @@ from ansible_collections.progressive.delivery.plugins.module_utils._state_store 
     CorruptStateError,
     StateStore,
     StateStoreError,
-    format_remaining,
     now_text,
 )
-from ansible_collections.progressive.delivery.plugins.module_utils._time import parse_time
+from ansible_collections.progressive.delivery.plugins.module_utils._time import format_remaining, parse_time
 
 #: Polling of a busy lock: first look after up to 0.25 s, then doubling, at most 2 s apart.
 WAIT_BASE_DELAY = 0.25

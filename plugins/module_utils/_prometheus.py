@@ -11,7 +11,7 @@
   :class:`PrometheusRejected` (HTTP 4xx with Prometheus' own ``errorType``/``error``, e.g. ``bad_data`` for
   malformed PromQL; never retried) and :class:`PrometheusResponseError` (an answer that is not the Prometheus API).
 * The parsing helpers (:func:`parse_api_response`, :func:`single_series`) are pure and unit-tested; durations and
-  times live in ``_time.py`` (re-exported here for callers of the earlier names).
+  times live in ``_time.py``.
 """
 from __future__ import annotations
 
@@ -34,12 +34,6 @@ from ansible_collections.progressive.delivery.plugins.module_utils._backoff impo
     BackoffPolicy,
     RetriesExhausted,
     call_with_retries,
-)
-from ansible_collections.progressive.delivery.plugins.module_utils._time import (  # noqa: F401  # pylint: disable=unused-import
-    format_time,
-    option_duration,
-    parse_duration,
-    parse_time,
 )
 
 _ARGUMENT_SPEC: dict[str, dict[str, Any]] = {

@@ -49,10 +49,7 @@ from ansible_collections.progressive.delivery.plugins.module_utils._files import
     unlink_quietly,
     write_temp,
 )
-from ansible_collections.progressive.delivery.plugins.module_utils._time import (  # noqa: F401  # pylint: disable=unused-import
-    format_remaining,
-    format_time,
-)
+from ansible_collections.progressive.delivery.plugins.module_utils._time import format_time
 
 FORMAT = "progressive.delivery/state"
 VERSION = 1

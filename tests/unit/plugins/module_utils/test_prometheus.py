@@ -24,14 +24,16 @@ from ansible_collections.progressive.delivery.plugins.module_utils._prometheus i
     classify_exception,
     classify_http_error,
     format_labels,
-    format_time,
     instant_value,
     parse_api_response,
-    parse_duration,
-    parse_time,
     prometheus_argument_spec,
     range_step_points,
     single_series,
+)
+from ansible_collections.progressive.delivery.plugins.module_utils._time import (
+    format_time,
+    parse_duration,
+    parse_time,
 )
 
 

@@ -20,9 +20,9 @@ from ansible_collections.progressive.delivery.plugins.module_utils._state_store 
     decode,
     default_owner,
     encode,
-    format_remaining,
     safe_filename,
 )
+from ansible_collections.progressive.delivery.plugins.module_utils._time import format_remaining
 
 
 # ---------------------------------------------------------------------------------------------
