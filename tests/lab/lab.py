@@ -251,10 +251,12 @@ def ports_changed(d: Path, p: dict[str, int], *generated: Path) -> bool:
     record = d / "ports.json"
     current = json.dumps(p, sort_keys=True)
     try:  # a port added to the lab since the record was written (e.g. JP's) is not a change of the others
-        before = json.loads(record.read_text()) if record.exists() else {}
+        before = json.loads(record.read_text()) if record.exists() else None
     except ValueError:
         before = None
-    changed = before is None or any(name in p and p[name] != port for name, port in before.items())
+    # no record (or an unreadable one) next to generated files: nothing says which ports they were made for
+    changed = (any(path.exists() for path in generated) if before is None
+               else any(name in p and p[name] != port for name, port in before.items()))
     if changed:
         for path in generated:
             path.unlink(missing_ok=True)
