@@ -4,13 +4,16 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Filters the release roles use: durations in seconds, and a failing indicator explained in one line.
 
-Documented in duration_seconds.yml, explain_indicator.yml, release_line.yml and pool_line.yml next to this file.
+Documented in duration_seconds.yml, explain_indicator.yml, release_line.yml, pool_line.yml and
+release_inventory.yml next to this file.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
+import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.progressive.delivery.plugins.module_utils._time import option_duration
 
@@ -83,9 +86,46 @@ def pool_line(item: Any) -> str:
             f"{str(pool.get('digest', ''))[:19]}").rstrip()
 
 
+def _hosts_of(group: Any) -> dict[str, Any]:
+    hosts = group.get("hosts") if isinstance(group, Mapping) else None
+    return dict(hosts) if isinstance(hosts, Mapping) else {}
+
+
+def release_inventory(name: Any, inventories_dir: Any) -> dict[str, Any]:
+    """What playbooks/release.yml needs of one environment's inventory (``<inventories_dir>/<name>/hosts.yml``):
+    whether it exists, its directory, its controller (the first host of ``delivery_controller``) and the
+    connection variables (``ansible_*``) of ``all.vars`` merged with the controller's own."""
+    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+        raise AnsibleFilterError(f"release_inventory: an environment is an inventory directory name such as "
+                                 f"prod-kr, got {name!r}")
+    path = os.path.realpath(os.path.join(str(inventories_dir), name))
+    hosts_file = os.path.join(path, "hosts.yml")
+    result: dict[str, Any] = {"name": name, "path": path, "exists": os.path.isfile(hosts_file),
+                              "controller": None, "vars": {}}
+    if not result["exists"]:
+        return result
+    try:
+        with open(hosts_file, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise AnsibleFilterError(f"release_inventory: {hosts_file}: {exc}") from None
+    top = data.get("all", {}) if isinstance(data, Mapping) else {}
+    children = top.get("children", {}) if isinstance(top, Mapping) else {}
+    controllers = _hosts_of(children.get("delivery_controller") if isinstance(children, Mapping) else None)
+    if not controllers:
+        raise AnsibleFilterError(f"release_inventory: {hosts_file} has no host in group delivery_controller "
+                                 f"(the host that drives the release of {name})")
+    controller, controller_vars = next(iter(controllers.items()))
+    merged = dict(top.get("vars") or {}) if isinstance(top, Mapping) else {}
+    merged.update(controller_vars or {})
+    result["controller"] = controller
+    result["vars"] = {key: value for key, value in merged.items() if key.startswith("ansible_")}
+    return result
+
+
 class FilterModule:
     """progressive.delivery helper filters."""
 
     def filters(self) -> dict[str, Any]:
         return {"duration_seconds": duration_seconds, "explain_indicator": explain_indicator,
-                "release_line": release_line, "pool_line": pool_line}
+                "release_line": release_line, "pool_line": pool_line, "release_inventory": release_inventory}

@@ -898,6 +898,16 @@ class Promoter:
         except RegistryNotFound as exc:
             raise RegistryNotFound(f"option source: {source} was not found ({exc})", option="source") from None
 
+    def resolve_expected(self, source: ImageReference, expected_digest: str | None = None,
+                         consequence: str = "nothing was changed") -> Manifest:
+        """:meth:`resolve`, then refuse (naming ``expected_digest``) a source that resolves to another digest."""
+        manifest = self.resolve(source)
+        if expected_digest and expected_digest.strip() != manifest.digest:
+            raise ModuleFailure(f"option expected_digest: source {source} resolves to {manifest.digest}, not"
+                                f" {expected_digest.strip()}; {consequence}", option="expected_digest",
+                                changed=False, digest=manifest.digest, media_type=manifest.media_type)
+        return manifest
+
     def plan(self, manifest: Manifest, destinations: list[ImageReference]) -> list[Move]:
         moves = []
         for destination in destinations:
@@ -928,11 +938,7 @@ class Promoter:
         """Resolve ``source``, check ``expected_digest``, then move every destination (keeping its previous digest
         under ``keep_previous`` first). In check mode only reads. A failure after the first write raises
         :class:`PromotionError` with what was done."""
-        manifest = self.resolve(source)
-        if expected_digest and expected_digest.strip() != manifest.digest:
-            raise ModuleFailure(f"option expected_digest: source {source} resolves to {manifest.digest}, not"
-                                f" {expected_digest.strip()}; nothing was promoted", option="expected_digest",
-                                changed=False, digest=manifest.digest, media_type=manifest.media_type)
+        manifest = self.resolve_expected(source, expected_digest, "nothing was promoted")
         moves = self.plan(manifest, destinations)
         promotion = Promotion(manifest, moves, [self.plan_keep(move, keep_previous) for move in moves])
         for index, move in enumerate(moves):

@@ -45,7 +45,9 @@ STRATEGIES = ("canary", "blue_green", "rolling", "rollback")
 POOL_FIELDS = ("version", "digest", "image", "release_id", "git_sha")
 #: Roles a pool can have. ``candidate`` only while a release is current.
 ROLES = ("stable", "candidate", "previous", "idle")
-RELEASE_FIELDS = ("id", "version", "digest", "image", "git_sha", "strategy", "started_by", "plan")
+RELEASE_FIELDS = ("id", "version", "digest", "image", "git_sha", "strategy", "started_by", "plan", "override")
+#: What an override of a blackout window or freeze records: why, what it overrode, who.
+OVERRIDE_FIELDS = ("reason", "windows", "by")
 STEP_FIELDS = ("index", "of", "weight", "verdict", "started_at", "ended_at", "analysis", "note")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -160,7 +162,34 @@ def validate_release(release: Mapping[str, Any] | None, owner: str, now: float) 
     fields["id"] = fields["id"] or new_release_id(now)
     fields["started_by"] = fields["started_by"] or owner
     fields["plan"] = json_safe(fields["plan"] or {})
+    fields["override"] = validate_override(fields["override"], fields["started_by"])
     return fields
+
+
+def validate_override(override: Any, started_by: str) -> dict[str, Any] | None:
+    """``release.override`` (a deploy let through a blackout window or freeze) complete with ``by``, or ``None``.
+
+    The reason must be non-empty: an override without one is refused, never recorded."""
+    if override is None:
+        return None
+    if not isinstance(override, Mapping):
+        raise ModuleFailure("option release: override must be a dictionary {reason, windows, by}", option="release")
+    unknown = sorted(str(key) for key in set(override) - set(OVERRIDE_FIELDS))
+    if unknown:
+        raise ModuleFailure(f"option release: override has unknown field(s) {', '.join(unknown)}; known:"
+                            f" {', '.join(OVERRIDE_FIELDS)}", option="release")
+    reason = override.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ModuleFailure("option release: override.reason is required (a non-empty string: why the deploy went"
+                            " ahead inside a blackout window or freeze)", option="release")
+    windows = override.get("windows") or []
+    if not isinstance(windows, (list, tuple)) or not all(isinstance(item, (Mapping, str)) for item in windows):
+        raise ModuleFailure("option release: override.windows must be a list (the windows and freezes overridden,"
+                            " names or dictionaries)", option="release")
+    by = override.get("by")
+    if by is not None and not isinstance(by, str):
+        raise ModuleFailure(f"option release: override.by must be a string, got {by!r}", option="release")
+    return json_safe({"reason": reason.strip(), "windows": list(windows), "by": (by or "").strip() or started_by})
 
 
 def validate_step(step: Mapping[str, Any] | None) -> dict[str, Any]:

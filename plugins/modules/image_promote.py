@@ -21,6 +21,9 @@ description:
   - Manifest lists and OCI image indexes are copied with every child manifest and its blobs, children first.
   - Idempotent (a destination already at the digest is left alone). Check mode reports what would move without
     writing anything; diff mode shows the digest of each reference it moves, before and after.
+  - O(state=resolved) only resolves O(source) to its digest (a tag is looked up, a digest is checked against the
+    content) and returns it pinned, RV(resolved); nothing is written. A reference that does not resolve fails
+    naming O(source). The preflight role resolves C(delivery_image) this way.
 author: progressive.delivery maintainers (@progressive-delivery)
 attributes:
   check_mode:
@@ -37,16 +40,24 @@ options:
         V(latest).
     type: str
     required: true
+  state:
+    description:
+      - V(promoted) points every O(destination) at the manifest of O(source).
+      - V(resolved) only resolves O(source) (and checks O(expected_digest)); no O(destination) or
+        O(keep_previous). Never changes anything.
+    type: str
+    choices: [promoted, resolved]
+    default: promoted
   destination:
     description:
-      - One destination reference V(registry/repository:tag) or a list of them.
+      - One destination reference V(registry/repository:tag) or a list of them. Required with O(state=promoted).
       - A destination without a tag gets the tag of O(source).
     type: list
     elements: str
-    required: true
   expected_digest:
     description:
-      - Refuse to promote (and write nothing) unless O(source) resolves to this digest (V(sha256:<hex>)).
+      - Refuse to promote (and write nothing) unless O(source) resolves to this digest (V(sha256:<hex>)). With
+        O(state=resolved), fail unless it does.
     type: str
   keep_previous:
     description:
@@ -150,6 +161,16 @@ EXAMPLES = r"""
     docker_config: ~/.docker/config.json
   register: promoted
 
+- name: Resolve a tag to its digest before a deploy (nothing is written; a tag that does not exist fails)
+  progressive.delivery.image_promote:
+    source: registry.example.com/shop/app:2026.11.1-42
+    state: resolved
+  register: image
+
+- name: Deploy by digest
+  ansible.builtin.debug:
+    msg: "{{ image.resolved }}"  # registry.example.com/shop/app@sha256:6c3c...
+
 - name: A registry on the loopback interface is plain http by default
   progressive.delivery.image_promote:
     source: 127.0.0.1:15000/demo-app:latest
@@ -161,6 +182,7 @@ before:
   description:
     - The digest each destination (and each O(keep_previous) tag that follows a moving destination) pointed at
       before the task, keyed by reference; V(null) where the tag did not exist. Same keys as RV(after).
+    - V({}) with O(state=resolved) (nothing moves).
   returned: success
   type: dict
   sample: {"registry.example.com/shop/app:stable-kr": "sha256:0f1e...",
@@ -186,6 +208,17 @@ media_type:
   returned: success
   type: str
   sample: application/vnd.oci.image.index.v1+json
+resolved:
+  description: O(source) pinned by its digest, V(registry/repository@digest) (the registry as normalised, for
+    example V(docker.io/library/app@sha256:...) for V(app:1)).
+  returned: success
+  type: str
+  sample: registry.example.com/shop/app@sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b
+repository:
+  description: The repository of O(source), V(registry/repository).
+  returned: success
+  type: str
+  sample: registry.example.com/shop/app
 previous_digest:
   description:
     - Deprecated, use RV(before); will be removed in 2.0.0.
@@ -194,7 +227,8 @@ previous_digest:
   type: dict
   sample: {"registry.example.com/shop/app:stable-kr": "sha256:0f1e..."}
 destinations:
-  description: One entry per destination, what happened (or would happen, in check mode).
+  description: One entry per destination, what happened (or would happen, in check mode); V([]) with
+    O(state=resolved).
   returned: success
   type: list
   elements: dict
@@ -284,7 +318,8 @@ from ansible_collections.progressive.delivery.plugins.module_utils._result impor
 def argument_spec() -> dict[str, dict[str, Any]]:
     return {
         "source": {"type": "str", "required": True},
-        "destination": {"type": "list", "elements": "str", "required": True},
+        "state": {"type": "str", "default": "promoted", "choices": ["promoted", "resolved"]},
+        "destination": {"type": "list", "elements": "str"},
         "expected_digest": {"type": "str"},
         "keep_previous": {"type": "str"},
         "username": {"type": "str"},
@@ -323,8 +358,15 @@ def _reference(option: str, text: str, default_tag: str | None = "latest") -> Im
 def parse_options(params: dict[str, Any]) -> tuple[ImageReference, list[ImageReference]]:
     """Validate the references and numbers; :class:`ModuleFailure` names the option."""
     source = _reference("source", params["source"])
+    _check_numbers(params)
+    if params["state"] == "resolved":
+        for option in ("destination", "keep_previous"):
+            if params[option]:
+                raise ModuleFailure(f"option {option}: not used with state=resolved (which only resolves source);"
+                                    " leave it out, or use state=promoted", option=option)
+        return source, []
     destinations: list[ImageReference] = []
-    for text in params["destination"]:
+    for text in params["destination"] or []:
         destination = _reference("destination", text, default_tag=source.tag)
         if destination.digest:
             raise ModuleFailure(f"option destination: {text!r} names a digest; give a tag (registry/repository:tag)",
@@ -339,6 +381,10 @@ def parse_options(params: dict[str, Any]) -> tuple[ImageReference, list[ImageRef
     if params["keep_previous"] is not None:
         first = destinations[0]
         _reference("keep_previous", f"{first.registry}/{first.repository}:{params['keep_previous']}")
+    return source, destinations
+
+
+def _check_numbers(params: dict[str, Any]) -> None:
     if params["chunk_size"] < 1024:
         raise ModuleFailure(f"option chunk_size: must be at least 1024 bytes, got {params['chunk_size']}",
                             option="chunk_size")
@@ -347,7 +393,6 @@ def parse_options(params: dict[str, Any]) -> tuple[ImageReference, list[ImageRef
     for option in ("retries", "retry_delay"):
         if params[option] < 0:
             raise ModuleFailure(f"option {option}: must be 0 or more, got {params[option]}", option=option)
-    return source, destinations
 
 
 def client_factory(params: dict[str, Any]) -> Any:
@@ -382,7 +427,20 @@ def deprecated_aliases(promotion: Promotion) -> dict[str, Any]:
     return {"previous_digest": {str(move.destination): move.previous_digest for move in promotion.moves}}
 
 
-def shape(module: AnsibleModule, promotion: Promotion, counters: Counters) -> dict[str, Any]:
+def pinned(source: ImageReference, digest: str) -> dict[str, str]:
+    """``resolved`` (``registry/repository@digest``) and ``repository`` (``registry/repository``)."""
+    repository = f"{source.registry}/{source.repository}"
+    return {"resolved": f"{repository}@{digest}", "repository": repository}
+
+
+def resolve_only(module: AnsibleModule, source: ImageReference, promoter: Promoter) -> dict[str, Any]:
+    manifest = promoter.resolve_expected(source, module.params["expected_digest"])
+    return state_result(module, False, {}, {}, digest=manifest.digest, media_type=manifest.media_type,
+                        destinations=[], blobs_copied=0, blobs_mounted=0, blobs_existing=0, bytes_copied=0,
+                        manifests_copied=0, previous_digest={}, **pinned(source, manifest.digest))
+
+
+def shape(module: AnsibleModule, source: ImageReference, promotion: Promotion, counters: Counters) -> dict[str, Any]:
     keeps = promotion.keeps
     entries = [{"destination": str(move.destination), "previous_digest": move.previous_digest,
                 "changed": move.needed, "kept_previous": bool(keeps[index] and keeps[index].needed)}
@@ -392,13 +450,15 @@ def shape(module: AnsibleModule, promotion: Promotion, counters: Counters) -> di
                           destinations=entries, blobs_copied=counters.blobs_copied,
                           blobs_mounted=counters.blobs_mounted, blobs_existing=counters.blobs_existing,
                           bytes_copied=counters.bytes_copied, manifests_copied=counters.manifests_copied)
-    return {**result, **deprecated_aliases(promotion)}
+    return {**result, **deprecated_aliases(promotion), **pinned(source, promotion.manifest.digest)}
 
 
 def run(module: AnsibleModule) -> dict[str, Any]:
     params = module.params
     source, destinations = parse_options(params)
     promoter = Promoter(client_factory(params), params["chunk_size"])
+    if params["state"] == "resolved":
+        return resolve_only(module, source, promoter)
     try:
         promotion = promoter.promote(source, destinations, params["expected_digest"], params["keep_previous"],
                                      module.check_mode)
@@ -406,7 +466,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
         done = exc.promotion
         raise ModuleFailure(str(exc), option=exc.option, changed=done.changed, before=done.before(),
                             after=done.after(), digest=done.manifest.digest) from None
-    return shape(module, promotion, promoter.counters)
+    return shape(module, source, promotion, promoter.counters)
 
 
 def translate(exc: Exception) -> ModuleFailure | None:
@@ -417,7 +477,8 @@ def translate(exc: Exception) -> ModuleFailure | None:
 
 def main() -> None:
     module = ImagePromoteModule(argument_spec=argument_spec(), supports_check_mode=True,
-                                required_by={"password": "username"})
+                                required_by={"password": "username"},
+                                required_if=[("state", "promoted", ["destination"])])
     run_module(module, lambda: run(module), translate=translate)
 
 

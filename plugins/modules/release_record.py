@@ -97,6 +97,24 @@ options:
       plan:
         description: The plan (steps, weights, gates, the traffic each step needs), recorded as given.
         type: dict
+      override:
+        description:
+          - The release was let through a blackout window or freeze by an override (the preflight role's
+            C(preflight_release_override)); recorded as C(current.override). V(null) or left out when there was none.
+        type: dict
+        suboptions:
+          reason:
+            description: Why the deploy went ahead. Required and not empty; an override without a reason is refused.
+            type: str
+            required: true
+          windows:
+            description: The windows and freezes overridden (names, or the entries of the
+              P(progressive.delivery.deploy_window#filter) filter's C(active) list).
+            type: list
+            elements: raw
+          by:
+            description: Who overrode. Defaults to O(release.started_by).
+            type: str
   candidate_pool:
     description:
       - With O(state=started), the pool the release goes to. Defaults to the first pool of O(pool_names) that is
@@ -303,7 +321,8 @@ before:
     current:
       description:
         - The release in progress, V(null) when none is. C(id), C(version), C(digest), C(image), C(git_sha),
-          C(strategy), C(started_by), C(plan), C(started_at), C(candidate_pool), C(stable_pool), C(baseline) (what
+          C(strategy), C(started_by), C(plan), C(override) (V(null), or C(reason), C(windows) and C(by) of an override
+          of a blackout window or freeze), C(started_at), C(candidate_pool), C(stable_pool), C(baseline) (what
           ran in the stable pool at the start), C(took_over) (the id of the release it took over), C(steps) (each
           step as given, plus C(recorded_at)), and C(ended_at), C(ended_by), C(outcome), C(reason) (V(null) until
           it ends).
@@ -419,6 +438,11 @@ def argument_spec() -> dict[str, dict[str, Any]]:
             "strategy": {"type": "str", "choices": list(STRATEGIES)},
             "started_by": {"type": "str"},
             "plan": {"type": "dict"},
+            "override": {"type": "dict", "options": {
+                "reason": {"type": "str", "required": True},
+                "windows": {"type": "list", "elements": "raw"},
+                "by": {"type": "str"},
+            }},
         }},
         "candidate_pool": {"type": "str"},
         "pool_names": {"type": "list", "elements": "str", "default": list(DEFAULT_POOL_NAMES)},

@@ -328,3 +328,32 @@ def test_missing_source_tag(plain: Registry, ns: str) -> None:
 
     low = promote(source=f"{plain.host}/demo-app:latest", destination=f"{plain.host}/{ns}/x:v1", chunk_size=10)
     assert low["failed"] is True and low["option"] == "chunk_size"
+
+
+def test_state_resolved_pins_a_tag_and_writes_nothing(plain: Registry, secured: Registry, demo: tuple[str, str],
+                                                       ns: str) -> None:
+    reference, digest = demo
+    source = f"{secured.host}/{ns}/resolved:v1"
+    assert promote(source=reference, destination=source, registry_auth={
+        secured.host: {"username": AUTH[0], "password": AUTH[1]}})["changed"] is True
+    tasks = [
+        {"name": "tag", MODULE: {"source": reference, "state": "resolved"}},
+        {"name": "by_digest", MODULE: {"source": f"{plain.host}/demo-app@{digest}", "state": "resolved"}},
+        {"name": "missing", MODULE: {"source": f"{plain.host}/demo-app:no-such-tag-{ns}", "state": "resolved"}},
+        {"name": "auth", MODULE: {"source": source, "state": "resolved",
+                                  "registry_auth": {secured.host: {"username": AUTH[0], "password": AUTH[1]}}}},
+        {"name": "anonymous", MODULE: {"source": source, "state": "resolved"}},
+        {"name": "check", MODULE: {"source": reference, "state": "resolved"}, "check_mode": True},
+    ]
+    run = run_playbook(tasks)
+    tag = run["tag"]
+    assert tag["changed"] is False and tag["digest"] == digest and tag["before"] == tag["after"] == {}
+    assert tag["resolved"] == f"{plain.host}/demo-app@{digest}" and tag["repository"] == f"{plain.host}/demo-app"
+    assert run["by_digest"]["resolved"] == tag["resolved"]
+    missing = run["missing"]
+    assert missing["failed"] is True and missing["option"] == "source"
+    assert "was not found" in missing["msg"] and "MANIFEST_UNKNOWN" in missing["msg"], missing["msg"]
+    assert run["auth"]["resolved"] == f"{secured.host}/{ns}/resolved@{digest}"
+    assert run["anonymous"]["failed"] is True and "requires authentication" in run["anonymous"]["msg"]
+    assert run["check"]["resolved"] == tag["resolved"]
+    assert not plain.uploads_dir("demo-app").exists() or not any(plain.uploads_dir("demo-app").iterdir())

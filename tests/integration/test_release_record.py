@@ -177,6 +177,39 @@ def test_the_history_is_the_story_and_the_store_agrees(releases):
 
 
 # --------------------------------------------------------------------------------------------------
+# an override of a blackout window or freeze is recorded with the release
+# --------------------------------------------------------------------------------------------------
+def test_an_override_is_recorded_and_one_without_a_reason_is_refused(tmp_path):
+    store_dir = str(tmp_path / "store")
+
+    def record(task: str, **options) -> dict:
+        return {"name": task, MODULE: {"environment": "lab-kr", "app": "demo", "store_dir": store_dir,
+                                       "owner": "ci-runner", **options}}
+
+    window = {"kind": "freeze", "name": "year-end", "end_utc": "2027-01-01T15:00:00Z"}
+    run = run_playbook([
+        record("empty_reason", state="started",
+               release=release("o1", "b", "2026.11.3+92", override={"reason": " ", "windows": [window]})),
+        record("no_reason", state="started", release=release("o1", "b", "2026.11.3+92", override={"by": "eve"})),
+        record("start", state="started",
+               release=release("o1", "b", "2026.11.3+92", override={"reason": "hotfix INC-7", "windows": [window]})),
+        record("finish", state="finished", release_id="o1", outcome="promoted"),
+        record("plain", state="started", release=release("o2", "c", "2026.11.4+93")),
+    ])
+    for task in ("empty_reason", "no_reason"):
+        failed = run[task]
+        assert failed["failed"] is True and "reason" in failed["msg"], failed
+    assert run["empty_reason"]["option"] == "release" and run["empty_reason"]["after"] is None
+    assert run["no_reason"]["option"]  # Ansible's own check of the required suboption names it
+    started = run["start"]
+    assert started["changed"] is True
+    assert started["release"]["override"] == {"reason": "hotfix INC-7", "windows": [window], "by": "ci-runner"}
+    assert run["plain"]["release"]["override"] is None
+    history = stored(store_dir)["history"]
+    assert [entry["id"] for entry in history] == ["o1"] and history[0]["override"]["reason"] == "hotfix INC-7"
+
+
+# --------------------------------------------------------------------------------------------------
 # a race between processes
 # --------------------------------------------------------------------------------------------------
 class Barrier:

@@ -11,7 +11,10 @@ ROOT = Path(__file__).resolve().parents[2]
 VARIABLE = re.compile(r"\bdelivery_[a-z0-9_]+\b")
 #: Facts the roles set for the roles after them, not variables a user sets.
 SET_BY_ROLES = {"delivery_candidate_pool", "delivery_image_digest_ref", "delivery_image_repository_ref",
-                "delivery_status"}
+                "delivery_status",
+                # playbooks/release.yml: each environment's host variables and result
+                "delivery_release_inventory", "delivery_release_index", "delivery_release_previous",
+                "delivery_release_result"}
 
 
 def used_variables() -> dict[str, str]:

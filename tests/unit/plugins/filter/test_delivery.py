@@ -4,6 +4,8 @@
 """The release roles' helper filters (plugins/filter/delivery.py)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.progressive.delivery.plugins.filter.delivery import (
@@ -11,6 +13,7 @@ from ansible_collections.progressive.delivery.plugins.filter.delivery import (
     duration_seconds,
     explain_indicator,
     pool_line,
+    release_inventory,
     release_line,
 )
 
@@ -54,4 +57,58 @@ def test_pool_line():
 
 
 def test_filter_module_lists_them():
-    assert set(FilterModule().filters()) == {"duration_seconds", "explain_indicator", "release_line", "pool_line"}
+    assert set(FilterModule().filters()) == {"duration_seconds", "explain_indicator", "release_line", "pool_line",
+                                             "release_inventory"}
+
+
+def _inventory(tmp_path, name, text):
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "hosts.yml").write_text(text)
+
+
+def test_release_inventory_reads_the_controller_and_its_connection(tmp_path):
+    _inventory(tmp_path, "prod-kr", """
+all:
+  children:
+    delivery_controller:
+      hosts:
+        edge-kr-1:
+          ansible_host: 192.0.2.11
+          delivery_router_type: haproxy
+    routers:
+      hosts:
+        edge-kr-1: {}
+  vars:
+    ansible_user: deploy
+    ansible_python_interpreter: /usr/bin/python3
+    delivery_note: not a connection variable
+""")
+    got = release_inventory("prod-kr", str(tmp_path))
+    assert got["exists"] is True and got["controller"] == "edge-kr-1"
+    assert got["path"] == str((tmp_path / "prod-kr").resolve())
+    assert got["vars"] == {"ansible_host": "192.0.2.11", "ansible_user": "deploy",
+                           "ansible_python_interpreter": "/usr/bin/python3"}
+
+
+def test_release_inventory_of_a_missing_environment_says_so(tmp_path):
+    got = release_inventory("prod-mars", str(tmp_path))
+    assert got["exists"] is False and got["controller"] is None
+
+
+@pytest.mark.parametrize("name", ["", "../etc", ".hidden", None, "a/b"])
+def test_release_inventory_refuses_a_name_that_is_not_a_directory_name(tmp_path, name):
+    with pytest.raises(AnsibleFilterError, match="inventory directory name"):
+        release_inventory(name, str(tmp_path))
+
+
+def test_release_inventory_without_a_controller_is_refused(tmp_path):
+    _inventory(tmp_path, "stg-kr", "all:\n  children:\n    routers:\n      hosts:\n        edge: {}\n")
+    with pytest.raises(AnsibleFilterError, match="no host in group delivery_controller"):
+        release_inventory("stg-kr", str(tmp_path))
+
+
+def test_release_inventory_reads_the_repositorys_own_inventories():
+    inventories = Path(__file__).resolve().parents[4] / "inventories"
+    lab = release_inventory("lab", str(inventories))
+    assert lab["controller"] == "localhost" and lab["vars"]["ansible_connection"] == "local"
+    assert release_inventory("prod-jp", str(inventories))["vars"].get("ansible_host")

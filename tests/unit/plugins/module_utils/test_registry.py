@@ -357,3 +357,15 @@ def test_a_failure_midway_carries_what_was_done(memory: MemoryRegistry) -> None:
     done = error.value.promotion
     assert "HTTP 503" in str(error.value) and done.changed is True
     assert done.before() == {"r.io/app:first": None} and done.after() == {"r.io/app:first": new}
+
+
+def test_resolve_only_reads_and_checks_the_expected_digest(memory: MemoryRegistry) -> None:
+    digest = memory.tags[("app", "v2")]
+    manifest = promoter_with(memory).resolve_expected(ref("v2"), digest)
+    assert manifest.digest == digest and memory.puts == []
+    with pytest.raises(ModuleFailure) as failure:
+        promoter_with(memory).resolve_expected(ref("v2"), "sha256:" + "0" * 64)
+    assert failure.value.option == "expected_digest" and "nothing was changed" in failure.value.msg
+    with pytest.raises(RegistryNotFound) as error:
+        promoter_with(memory).resolve_expected(ref("nope"))
+    assert error.value.option == "source" and "r.io/app:nope was not found" in str(error.value)

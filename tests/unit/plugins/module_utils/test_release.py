@@ -256,6 +256,38 @@ def test_release_defaults_and_step_validation():
     assert validate_step({"weight": 25})["index"] is None
 
 
+OVERRIDE_WINDOW = {"kind": "freeze", "name": "year-end", "end_utc": "2027-01-01T15:00:00Z"}
+
+
+def test_an_override_is_recorded_with_its_reason_window_and_who():
+    base = {"version": "v", "digest": digest("b"), "image": f"r@{digest('b')}", "started_by": "alice"}
+    fields = validate_release({**base, "override": {"reason": " hotfix INC-1 ", "windows": [OVERRIDE_WINDOW],
+                                                    "by": None}}, "me@h", T0)
+    assert fields["override"] == {"reason": "hotfix INC-1", "windows": [OVERRIDE_WINDOW], "by": "alice"}
+    by_name = validate_release({**base, "override": {"reason": "r", "windows": ["night"], "by": "bob"}}, "me@h", T0)
+    assert by_name["override"] == {"reason": "r", "windows": ["night"], "by": "bob"}
+    assert validate_release(base, "me@h", T0)["override"] is None
+    record = start(adopted(), fields, NOW, POOLS)
+    assert record["current"]["override"]["reason"] == "hotfix INC-1"
+    assert finish(record, fields["id"], "promoted", None, LATER)["history"][-1]["override"] == fields["override"]
+
+
+@pytest.mark.parametrize(("override", "text"), [
+    ({"reason": ""}, "override.reason is required"),
+    ({"reason": "   ", "windows": ["night"]}, "override.reason is required"),
+    ({"windows": ["night"]}, "override.reason is required"),
+    ("because", "override must be a dictionary"),
+    ({"reason": "r", "windows": "night"}, "override.windows must be a list"),
+    ({"reason": "r", "windows": [3]}, "override.windows must be a list"),
+    ({"reason": "r", "by": 3}, "override.by must be a string"),
+    ({"reason": "r", "who": "me"}, "override has unknown field(s) who"),
+])
+def test_an_override_without_a_reason_is_refused(override, text):
+    base = {"version": "v", "digest": digest("b"), "image": f"r@{digest('b')}"}
+    bad = failure(validate_release, {**base, "override": override}, "owner", T0)
+    assert bad.option == "release" and text in bad.msg
+
+
 @pytest.mark.parametrize(("environment", "app", "option"), [
     ("", "demo", "environment"), ("lab/kr", "demo", "environment"), ("lab-kr", "de\tmo", "app")])
 def test_bad_names_name_the_option(environment, app, option):
