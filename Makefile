@@ -9,11 +9,12 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help deps lab-up lab-down lab-status lab-image demo test lint ruff yamllint ansible-lint sanity \
-        unit integration molecule e2e build clean deploy rollback guard status
+        unit integration molecule e2e build clean deploy rollback guard status release
 
 help:
 	@echo "make demo        start the lab and run a real release on it, with a narrative of what happened"
 	@echo "make deploy ENV=lab REGION=kr IMAGE=... VERSION=... [STRATEGY=canary|blue_green]"
+	@echo "make release IMAGE=... VERSION=... [ENVS=stg-kr,stg-jp,prod-kr,prod-jp] (lab: ENVS=lab,lab-jp)"
 	@echo "make rollback ENV=lab REGION=kr [TO_TAG=...] | make guard ACTION=... | make status"
 	@echo "make test        lint + unit + integration + molecule + e2e (installs what it needs)"
 	@echo "make lab-up | lab-down | lab-status | lab-image"
@@ -49,6 +50,11 @@ PLAYBOOK = $(VENV)/bin/ansible-playbook -i $(INVENTORY)
 deploy: deps
 	$(PLAYBOOK) playbooks/deploy.yml -e delivery_image=$(IMAGE) -e delivery_version=$(VERSION) \
 	  $(if $(STRATEGY),-e delivery_strategy=$(STRATEGY)) $(if $(GIT_SHA),-e delivery_git_sha=$(GIT_SHA))
+
+# make release IMAGE=REG/app@sha256:... VERSION=2026.11.3+92 [ENVS=stg-kr,stg-jp,prod-kr,prod-jp]  (lab: ENVS=lab,lab-jp)
+release: deps
+	$(VENV)/bin/ansible-playbook playbooks/release.yml -e delivery_image=$(IMAGE) -e delivery_version=$(VERSION) \
+	  $(if $(ENVS),-e delivery_release_environments=$(ENVS))
 
 rollback: deps
 	$(PLAYBOOK) playbooks/rollback.yml $(if $(TO_TAG),-e delivery_rollback_to=$(TO_TAG)) \

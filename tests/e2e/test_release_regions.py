@@ -91,10 +91,12 @@ def test_release_refuses_an_unknown_environment_and_changes_nothing(env):
 
 def test_release_check_mode_prints_both_plans_and_changes_nothing(env):
     before = haproxy_weights(env["lab"])
+    # the environments as `make release ENVS=lab,lab-jp` gives them
     run = playbook("release.yml", "--check", "-e", f"delivery_image={env['image']}",
-                   "-e", f"delivery_version={V_GOOD}", "-e", '{"delivery_release_environments": ["lab", "lab-jp"]}',
+                   "-e", f"delivery_version={V_GOOD}", "-e", "delivery_release_environments=lab,lab-jp",
                    state_dir=env["state"])
     assert run.rc == 0, run.output[-4000:]
+    assert "to lab -> lab-jp" in run.stdout
     assert "canary release" in run.stdout and "blue_green release" in run.stdout
     assert haproxy_weights(env["lab"]) == before
     assert all(rec["last"] is None and rec["current"] is None for rec in records(env["state"]).values())

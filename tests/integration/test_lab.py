@@ -513,3 +513,51 @@ def test_pool_helper_works_on_a_jp_pool_and_leaves_kr_alone(pool_lab, capsys):
     assert sorted(labmod.docker_inspect(final["id"])["Config"]["Env"]) == sorted(before["Config"]["Env"])
     assert labmod.State.load(labmod.lab_dir()).containers["app_green_jp"]["id"] == final["id"]
     assert error_share(port, 20)[0] == {200: 20}
+
+
+# ----------------------------------------------------------------------------------------------
+# the rolling tier (app web): web1-3 and an empty surge slot behind HAProxy's backend `web`
+# ----------------------------------------------------------------------------------------------
+
+def test_haproxy_web_sends_traffic_to_the_three_instances(lab):
+    from tests.e2e.test_rolling import reset_web  # the tier as lab-up starts it (an e2e release may have run)
+
+    reset_web(lab)
+    with requests.Session() as session:
+        pools = collections.Counter(session.get(lab.url("haproxy_web"), timeout=5).json()["pool"] for _ in range(30))
+    assert set(pools) == {"web1", "web2", "web3"}, pools
+    state = haproxy_cmd(lab.haproxy_socket, "show servers state web")
+    columns = state.splitlines()[1].lstrip("# ").split()
+    rows = [dict(zip(columns, line.split(), strict=True)) for line in state.splitlines()[2:] if line.strip()]
+    weights = {row["srv_name"]: int(row["srv_uweight"]) for row in rows}
+    assert weights == {"web1": 100, "web2": 100, "web3": 100, "surge": 0}
+    assert labmod.docker_inspect(labmod.container_name(labmod.WEB_SURGE)) is None
+
+
+def test_prometheus_scrapes_the_web_tier_as_job_web(lab):
+    instances = {f"127.0.0.1:{lab.ports[labmod.pool_key(name)]}" for name in labmod.WEB_INSTANCES}
+
+    def up() -> set[str]:
+        return {s["metric"]["instance"] for s in prom_query(lab, 'up{job="web",app="web",region="kr"} == 1')}
+
+    assert wait_for(lambda: up() == instances), up()
+    query = 'demo_app_info{job="web",pool="web2"}'
+    assert {r["metric"]["instance"] for r in prom_query(lab, query)} == {f"127.0.0.1:{lab.ports['app_web2']}"}
+    # the surge slot is scraped too (it answers only while a rolling release runs something there)
+    surge = f"127.0.0.1:{lab.ports['app_web_surge']}"
+    assert surge in {s["metric"]["instance"] for s in prom_query(lab, 'up{job="web"}')}
+
+
+def test_status_and_env_report_the_web_tier(lab, capsys):
+    capsys.readouterr()
+    labmod.status()
+    out = capsys.readouterr().out
+    for name in labmod.WEB_INSTANCES:
+        line = next(line for line in out.splitlines() if line.strip().startswith(labmod.pool_key(name) + " "))
+        assert "running" in line and f"({labmod.container_name(name)})" in line
+    surge = next(line for line in out.splitlines() if line.strip().startswith("app_web_surge "))
+    assert "idle (no container)" in surge and f"http://127.0.0.1:{lab.ports['app_web_surge']}" in surge
+    env = labmod.env_text(labmod.ports())
+    assert f"export LAB_HAPROXY_WEB_URL=http://127.0.0.1:{lab.ports['haproxy_web']}\n" in env
+    for name in ("app_web1", "app_web2", "app_web3", "app_web_surge", "haproxy_web"):
+        assert f"export LAB_{name.upper()}_PORT={lab.ports[name]}\n" in env
