@@ -53,7 +53,7 @@ deploy: deps
 
 # make release IMAGE=REG/app@sha256:... VERSION=2026.11.3+92 [ENVS=stg-kr,stg-jp,prod-kr,prod-jp]  (lab: ENVS=lab,lab-jp)
 release: deps
-	$(VENV)/bin/ansible-playbook playbooks/release.yml -e delivery_image=$(IMAGE) -e delivery_version=$(VERSION) \
+	$(VENV)/bin/ansible-playbook -i inventories/release playbooks/release.yml -e delivery_image=$(IMAGE) -e delivery_version=$(VERSION) \
 	  $(if $(ENVS),-e delivery_release_environments=$(ENVS))
 
 rollback: deps

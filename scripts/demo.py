@@ -15,14 +15,11 @@ directory of its own (.lab/demo-state, emptied first), so the demo can be run ag
 """
 from __future__ import annotations
 
-import collections
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -32,58 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.lab import lab as labmod  # noqa: E402  (the lab's ports and image)
+from tests.lab.traffic import Traffic  # noqa: E402  (the one client of the e2e tests, the demo and the benches)
 
 PLAYBOOK = str(ROOT / ".venv" / "bin" / "ansible-playbook") if (ROOT / ".venv" / "bin").exists() \
     else "ansible-playbook"
 RATE = 40.0
-
-
-class Traffic:
-    """A client that sends RATE requests/s through a URL and counts what it got, per version and failure."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.counts: collections.Counter[str] = collections.Counter()
-        self.failed = 0
-        self.errors_by_version: collections.Counter[str] = collections.Counter()
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self.run, daemon=True) for _worker in range(4)]
-
-    def run(self) -> None:
-        interval = len(self.threads) / RATE
-        while not self.stop.is_set():
-            started = time.monotonic()
-            try:
-                with urllib.request.urlopen(self.url, timeout=5) as resp:
-                    version = json.loads(resp.read()).get("version", "?")
-                with self.lock:
-                    self.counts[version] += 1
-            except urllib.error.HTTPError as exc:  # an answer, with an error status: whose?
-                try:
-                    version = json.loads(exc.read()).get("version", "?")
-                except ValueError:
-                    version = "?"
-                with self.lock:
-                    self.errors_by_version[version] += 1
-            except (urllib.error.URLError, OSError, ValueError):
-                with self.lock:
-                    self.failed += 1
-            self.stop.wait(max(0.0, interval - (time.monotonic() - started)))
-
-    def snapshot(self) -> tuple[dict[str, int], int]:
-        with self.lock:
-            return dict(self.counts), self.failed
-
-    def __enter__(self) -> Traffic:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join()
 
 
 def say(text: str) -> None:
@@ -128,7 +78,7 @@ def main() -> int:
     print(f"progressive.delivery demo on the lab: HAProxy {url}, image {image}\n"
           f"full playbook output: {log}")
     started = time.monotonic()
-    with Traffic(url) as traffic:
+    with Traffic(url, rate=RATE) as traffic:
         say("1. Release 2026.12.0+1 into the blue pool (blue-green: preview at 0 %, then one switch)")
         rc, out, took = playbook("deploy.yml", *common, "-e", f"delivery_image={image}",
                                  "-e", "delivery_version=2026.12.0+1", "-e", "delivery_strategy=blue_green",
@@ -138,30 +88,23 @@ def main() -> int:
             print("\n".join(out.splitlines()[-30:]))
             return 1
 
-        say("2. A good release 2026.12.1+2 by canary: 5 % -> 25 % -> 50 % -> 100 %")
-        rc, out, took = playbook("deploy.yml", *common, "-e", f"delivery_image={image}",
-                                 "-e", "delivery_version=2026.12.1+2", log=log)
-        for line in lines_with(out, "analysis [step", "stable-kr"):
-            print(f"   {line}")
-        print(f"   {'promoted, tagged stable-kr' if rc == 0 else 'FAILED'} in {took:.0f}s")
-        if rc:
-            print("\n".join(out.splitlines()[-30:]))
-            return 1
-
-        say("3. The same digest to JP (inventories/lab-jp: nginx, pools blue-jp/green-jp) by blue-green")
-        with Traffic(f"http://127.0.0.1:{labmod.ports()['nginx_jp']}/") as jp_traffic:
-            rc, out, took = playbook("deploy.yml", *common, "-e", f"delivery_image={image}",
-                                     "-e", "delivery_version=2026.12.1+2", log=log, inventory="lab-jp")
+        say("2. A good release 2026.12.1+2 to KR, then the same digest to JP, with one command (release.yml):\n"
+            "   KR (HAProxy) by canary 5 % -> 25 % -> 50 % -> 100 %, JP (nginx, pools blue-jp/green-jp) by blue-green")
+        with Traffic(f"http://127.0.0.1:{labmod.ports()['nginx_jp']}/", rate=RATE) as jp_traffic:
+            rc, out, took = playbook("release.yml", *common, "-e", f"delivery_image={image}",
+                                     "-e", "delivery_version=2026.12.1+2",
+                                     "-e", "delivery_release_environments=lab,lab-jp", log=log, inventory="release")
             jp_counts, jp_failed = jp_traffic.snapshot()
-        for line in lines_with(out, "analysis [preview", "analysis [step", "stable-jp"):
+        for line in lines_with(out, "analysis [step", "analysis [preview", "stable-kr", "stable-jp"):
             print(f"   {line[:200]}")
-        print(f"   {'promoted in JP, tagged stable-jp' if rc == 0 else 'FAILED'} in {took:.0f}s; JP clients: "
-              f"{sum(jp_counts.values())} answers {dict(sorted(jp_counts.items()))}, {jp_failed} failed")
+        print(f"   {'promoted in KR (stable-kr), then in JP (stable-jp), one digest' if rc == 0 else 'FAILED'} in "
+              f"{took:.0f}s; JP clients: {sum(jp_counts.values())} answers {dict(sorted(jp_counts.items()))}, "
+              f"{jp_failed} failed")
         if rc:
             print("\n".join(out.splitlines()[-30:]))
             return 1
 
-        say("4. A bad release 2026.12.2+3: 30 % of its requests answer 500")
+        say("3. A bad release 2026.12.2+3: 30 % of its requests answer 500")
         before_counts, _failed = traffic.snapshot()
         rc, out, took = playbook("deploy.yml", *common, "-e", f"delivery_image={image}",
                                  "-e", "delivery_version=2026.12.2+3",
@@ -174,13 +117,13 @@ def main() -> int:
         print(f"   {'rolled back automatically' if rc != 0 and 'ROLLED BACK' in out else 'UNEXPECTED rc ' + str(rc)}"
               f" in {took:.0f}s; the bad release answered {bad} requests with 200 before it was taken out")
 
-        say("5. Another deploy while the QoS guard holds")
+        say("4. Another deploy while the QoS guard holds")
         rc, out, took = playbook("deploy.yml", *common, "-e", f"delivery_image={image}",
                                  "-e", "delivery_version=2026.12.3+4", log=log)
         refused = re.findall(r'"msg": "(qos_guard[^"]*)"', out)
         print(f"   {'refused' if rc != 0 else 'UNEXPECTEDLY deployed'}: {(refused[-1] if refused else '')[:240]}")
 
-        say("6. Status")
+        say("5. Status")
         rc, out, took = playbook("status.yml", *common, log=log)
         capture = False
         for line in out.splitlines():
@@ -192,11 +135,11 @@ def main() -> int:
                 text = line.strip().rstrip(",").strip('"').replace('\\"', '"')
                 print(f"   {text[:160]}")
         counts, failed = traffic.snapshot()
-        deliberate = sum(traffic.errors_by_version.values())
+        deliberate = sum(traffic.error_answers().values())
     total = sum(counts.values()) + failed + deliberate
     say(f"Done in {time.monotonic() - started:.0f}s: {total} requests through HAProxy; answered by version: "
         f"{dict(sorted(counts.items()))}; {deliberate} error answers, all from the bad release's injected 500s "
-        f"({dict(traffic.errors_by_version)}); {failed} requests failed otherwise")
+        f"({traffic.error_answers()}); {failed} requests failed otherwise")
     return 0
 
 

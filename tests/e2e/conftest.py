@@ -9,16 +9,14 @@ the lab's starting state (blue and green running the lab's versions, HAProxy at 
 """
 from __future__ import annotations
 
-import collections
 import json
 import os
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ import pytest
 
 from tests.integration.conftest import Lab, lab  # noqa: F401  # pylint: disable=unused-import
 from tests.lab import lab as labmod
+from tests.lab.traffic import Traffic
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -96,66 +95,6 @@ def manifest_digest(registry: str, repo: str, ref: str) -> str | None:
         if exc.code == 404:
             return None
         raise
-
-
-@dataclass
-class Traffic:
-    """About `rate` requests/s through `url`; what answered, by version and status, and what failed."""
-
-    url: str
-    rate: float = 40.0
-    workers: int = 4
-    answers: collections.Counter = field(default_factory=collections.Counter)
-    errors: collections.Counter = field(default_factory=collections.Counter)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _threads: list = field(default_factory=list)
-
-    def _run(self) -> None:
-        interval = self.workers / self.rate
-        while not self._stop.is_set():
-            started = time.monotonic()
-            key: tuple[str, int]
-            try:
-                with urllib.request.urlopen(self.url, timeout=5) as resp:
-                    key = (json.loads(resp.read()).get("version", "?"), resp.status)
-            except urllib.error.HTTPError as exc:
-                try:
-                    key = (json.loads(exc.read()).get("version", "?"), exc.code)
-                except ValueError:
-                    key = ("?", exc.code)
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                with self._lock:
-                    self.errors[type(exc).__name__] += 1
-                self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
-                continue
-            with self._lock:
-                self.answers[key] += 1
-            self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
-
-    def start(self) -> Traffic:
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _worker in range(self.workers)]
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-
-    def failed(self, except_version: str | None = None) -> int:
-        """Requests that did not get a 200, other than the deliberate 500s of a bad release ``except_version``."""
-        with self._lock:
-            bad = sum(n for (version, code), n in self.answers.items() if code != 200 and version != except_version)
-            return bad + sum(self.errors.values())
-
-    def by_version(self) -> dict[str, int]:
-        with self._lock:
-            out: collections.Counter = collections.Counter()
-            for (version, _code), n in self.answers.items():
-                out[version] += n
-            return dict(out)
 
 
 def reset_pools(lab_: Lab) -> None:

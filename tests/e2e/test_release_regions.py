@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import haproxy_weights, jp_nginx_weights, manifest_digest, module, playbook
+from tests.e2e.conftest import ROOT, haproxy_weights, jp_nginx_weights, manifest_digest, module, playbook
 from tests.lab import lab as labmod
 
 pytestmark = pytest.mark.lab
+
+RELEASE_INVENTORY = ROOT / "inventories" / "release"  # release.yml's own: only the controller
 
 V_GOOD, V_BAD = "2026.12.20+40", "2026.12.21+41"
 HOTFIX_STEPS = '[{"weight": 5, "observe": "8s"}, {"weight": 25, "observe": "6s"}, {"weight": 100, "observe": "4s"}]'
@@ -20,7 +22,8 @@ HOTFIX_STEPS = '[{"weight": 5, "observe": "8s"}, {"weight": 25, "observe": "6s"}
 def release(env, version: str, *extra: str):
     return playbook("release.yml", "-e", f"delivery_image={env['image']}", "-e", f"delivery_version={version}",
                     "-e", '{"delivery_release_environments": ["lab", "lab-jp"]}',
-                    "-e", f'{{"delivery_canary_steps": {HOTFIX_STEPS}}}', *extra, state_dir=env["state"])
+                    "-e", f'{{"delivery_canary_steps": {HOTFIX_STEPS}}}', *extra, state_dir=env["state"],
+                    inventory=RELEASE_INVENTORY)
 
 
 def records(state) -> dict[str, dict]:
@@ -83,7 +86,8 @@ def test_seed_000_hotfix_kr_canary_then_jp_blue_green_then_a_bad_release_stops_i
 
 def test_release_refuses_an_unknown_environment_and_changes_nothing(env):
     run = playbook("release.yml", "-e", f"delivery_image={env['image']}", "-e", f"delivery_version={V_GOOD}",
-                   "-e", '{"delivery_release_environments": ["lab", "prod-mars"]}', state_dir=env["state"])
+                   "-e", '{"delivery_release_environments": ["lab", "prod-mars"]}', state_dir=env["state"],
+                   inventory=RELEASE_INVENTORY)
     assert run.rc != 0
     assert "delivery_release_environments" in run.output and "missing: prod-mars" in run.output
     assert records(env["state"])["lab-kr"]["last"] is None
@@ -94,7 +98,7 @@ def test_release_check_mode_prints_both_plans_and_changes_nothing(env):
     # the environments as `make release ENVS=lab,lab-jp` gives them
     run = playbook("release.yml", "--check", "-e", f"delivery_image={env['image']}",
                    "-e", f"delivery_version={V_GOOD}", "-e", "delivery_release_environments=lab,lab-jp",
-                   state_dir=env["state"])
+                   state_dir=env["state"], inventory=RELEASE_INVENTORY)
     assert run.rc == 0, run.output[-4000:]
     assert "to lab -> lab-jp" in run.stdout
     assert "canary release" in run.stdout and "blue_green release" in run.stdout

@@ -12,7 +12,8 @@ import uuid
 import pytest
 
 from tests.e2e.conftest import ROOT, haproxy_weights, manifest_digest, playbook, record
-from tests.e2e.test_promote_migrate import db  # noqa: F401 (pytest fixture by name)
+# db: a pytest fixture, used by name
+from tests.e2e.test_promote_migrate import db  # noqa: F401  # pylint: disable=unused-import
 from tests.lab import lab as labmod
 
 pytestmark = pytest.mark.lab

@@ -330,8 +330,8 @@ def test_missing_source_tag(plain: Registry, ns: str) -> None:
     assert low["failed"] is True and low["option"] == "chunk_size"
 
 
-def test_state_resolved_pins_a_tag_and_writes_nothing(plain: Registry, secured: Registry, demo: tuple[str, str],
-                                                       ns: str) -> None:
+def test_state_resolved_pins_a_tag_and_writes_nothing(
+        plain: Registry, secured: Registry, demo: tuple[str, str], ns: str) -> None:
     reference, digest = demo
     source = f"{secured.host}/{ns}/resolved:v1"
     assert promote(source=reference, destination=source, registry_auth={

@@ -524,7 +524,8 @@ def test_haproxy_web_sends_traffic_to_the_three_instances(lab):
 
     reset_web(lab)
     with requests.Session() as session:
-        pools = collections.Counter(session.get(lab.url("haproxy_web"), timeout=5).json()["pool"] for _ in range(30))
+        pools = collections.Counter(session.get(lab.url("haproxy_web"), timeout=5).json()["pool"]
+                                    for _request in range(30))
     assert set(pools) == {"web1", "web2", "web3"}, pools
     state = haproxy_cmd(lab.haproxy_socket, "show servers state web")
     columns = state.splitlines()[1].lstrip("# ").split()
