@@ -87,14 +87,14 @@ unit: deps
 	$(PYTEST) tests/unit
 
 integration: deps
-	$(PYTEST) tests/integration
+	$(PYTEST) --durations=8 tests/integration
 
 molecule: deps
 	@scenarios=$$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml 2>/dev/null | wc -l); \
 	if [ "$$scenarios" -eq 0 ]; then echo "molecule: no scenarios yet"; else $(VENV)/bin/molecule test --all; fi
 
 e2e: deps
-	@if compgen -G "tests/e2e/test_*.py" >/dev/null; then $(PYTEST) tests/e2e; else echo "e2e: no tests yet"; fi
+	@if compgen -G "tests/e2e/test_*.py" >/dev/null; then $(PYTEST) --durations=12 tests/e2e; else echo "e2e: no tests yet"; fi
 
 build: deps
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path .build/dist

@@ -11,12 +11,12 @@ import uuid
 
 import pytest
 
+from tests.e2e import test_promote_migrate
 from tests.e2e.conftest import ROOT, haproxy_weights, manifest_digest, playbook, record
-# db: a pytest fixture, used by name
-from tests.e2e.test_promote_migrate import db  # noqa: F401  # pylint: disable=unused-import
 from tests.lab import lab as labmod
 
 pytestmark = pytest.mark.lab
+db = test_promote_migrate.db  # a fresh database on the lab's PostgreSQL (a pytest fixture, used by name)
 
 MIGRATIONS = ROOT / "tests" / "migrations"
 V_STG, V_PROD = "2026.12.30+50", "2026.12.31+51"
@@ -32,7 +32,7 @@ def deploy(env, version: str, *extra: str):
                     *extra, state_dir=env["state"])
 
 
-def test_seed_003_one_staging_release_with_a_migration_and_no_failed_request(env, db):  # noqa: F811
+def test_seed_003_one_staging_release_with_a_migration_and_no_failed_request(env, db):  # pylint: disable=redefined-outer-name
     tag = f"staging-e2e-{uuid.uuid4().hex[:8]}"
     registry, repo = env["image"].split("@")[0].split("/", 1)
     run = deploy(env, V_STG, "-e", "delivery_staging=true", "-e", f"delivery_staging_tag={tag}",
