@@ -4,10 +4,14 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The deployment lock behind ``deploy_lock``: acquire (wait, refresh, take over) and release, in the state store.
 
-Every read-modify-write runs under the record's mutex (:meth:`StateStore.mutex`), so of any number of racing runs
-exactly one wins. :class:`DeployLock` returns a :class:`LockOutcome`; a failure raises :class:`LockFailure` (a
-:class:`ModuleFailure` carrying the same fields as the outcome, ``before`` and ``after`` included), and the module
-turns it into ``fail_json`` once. Standard library only: no HTTP client is loaded.
+Every read-modify-write runs under the record's mutex (``store.mutex``: a ``flock`` in the file store, a transaction
+holding an advisory lock in the PostgreSQL store, :mod:`._state_pg`), so of any number of racing runs exactly one
+wins. The logic here is the same for both backends; it only uses the store's ``read``, ``write``, ``create``,
+``remove``, ``mutex`` and ``path``.
+
+:class:`DeployLock` returns a :class:`LockOutcome`; a failure raises :class:`LockFailure` (a :class:`ModuleFailure`
+carrying the same fields as the outcome, ``before`` and ``after`` included), and the module turns it into
+``fail_json`` once. Standard library only: no HTTP client is loaded.
 """
 from __future__ import annotations
 
@@ -134,7 +138,7 @@ class DeployLock:
             if current is None:
                 record = new_record(self.name, self.owner, self.ttl, now, host)
                 if not self.check_mode and not self.store.create(self.name, record):
-                    raise self._busy(self.store.read(self.name) or {}, now)  # only without flock support
+                    raise self._busy(self.store.read(self.name) or {}, now)  # only if the mutex did not exclude
                 return self._outcome(True, None, record)
             if current.get("owner") == self.owner:
                 record = refreshed_record(current, self.ttl, now)

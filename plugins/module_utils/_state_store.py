@@ -23,6 +23,12 @@ Read-modify-write cycles run under :meth:`StateStore.mutex`, an exclusive ``floc
 (``.<quoted name>.mutex``). The kernel releases it when its process dies, so a crash can never leave a record stuck,
 and two processes that both saw a stale lock cannot both take it over: the second one waits, reads again and finds
 the first one's fresh lock.
+
+Two backends implement the one interface the lock, the guard and the release record use (``read``, ``write``,
+``create``, ``remove``, ``mutex(name)`` and ``path(name)``, the address a result reports as ``state_file``):
+:class:`StateStore` here (files, the default) and :class:`~._state_pg.PgStateStore` (PostgreSQL, for entry
+points on different machines). :func:`open_store` picks one from the modules' ``state_backend`` / ``state_dsn`` /
+``store_dir`` options (:data:`STATE_OPTIONS`).
 """
 from __future__ import annotations
 
@@ -60,6 +66,16 @@ DEFAULT_STORE_DIR = "/var/lib/progressive_delivery"
 _MAX_QUOTED = 180
 #: How long :meth:`StateStore.mutex` waits for another process's read-modify-write (milliseconds in practice).
 MUTEX_TIMEOUT = 30.0
+#: Choices of the ``state_backend`` option (inventory ``delivery_state_backend``).
+BACKENDS = ("file", "postgres")
+#: The options every state module adds to its argument spec (``store_dir`` is documented by a doc fragment).
+STATE_OPTIONS: dict[str, dict[str, Any]] = {
+    "store_dir": {"type": "path", "default": DEFAULT_STORE_DIR},
+    "state_backend": {"type": "str", "choices": list(BACKENDS), "default": "file"},
+    "state_dsn": {"type": "str", "no_log": True},
+}
+#: ``required_if`` of the state options.
+STATE_REQUIRED_IF = [("state_backend", "postgres", ("state_dsn",))]
 
 
 class StateStoreError(Exception):
@@ -74,14 +90,14 @@ class StateStoreError(Exception):
 
 
 class CorruptStateError(StateStoreError):
-    """A state file that cannot be trusted (truncated, edited, wrong checksum). ``path`` is the file."""
+    """A state file (or row) that cannot be trusted (truncated, edited, wrong checksum). ``path`` is its address."""
 
-    def __init__(self, path: str, problem: str) -> None:
+    def __init__(self, path: str, problem: str, what: str = "state file",
+                 cause: str = "It may have been truncated (disk full, crash during a copy) or edited by hand") -> None:
         self.path = path
         self.problem = problem
-        super().__init__(f"state file {path} is corrupt and was not trusted: {problem}. It may have been truncated"
-                         " (disk full, crash during a copy) or edited by hand. Inspect it, then remove it to reset"
-                         " this record")
+        super().__init__(f"{what} {path} is corrupt and was not trusted: {problem}. {cause}. Inspect it, then remove"
+                         " it to reset this record")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -178,7 +194,9 @@ def now_text(now: float) -> str:
 # The store
 # --------------------------------------------------------------------------------------------------
 class StateStore:
-    """Records of one ``kind`` under ``directory`` (created on first write, mode 0755)."""
+    """Records of one ``kind`` under ``directory`` (created on first write, mode 0755): the file backend."""
+
+    backend = "file"
 
     def __init__(self, directory: str, kind: str) -> None:
         if kind not in KINDS:
@@ -217,6 +235,30 @@ class StateStore:
         except OSError as exc:
             raise StateStoreError(f"cannot read state file {path}: {exc.strerror or exc}") from None
         return decode(text, path, self.kind, name)
+
+    def names(self) -> list[str]:
+        """The names of every record of this kind (from each file's envelope, so hashed long names too), sorted.
+        A file that cannot be read or trusted raises, as :meth:`read` does."""
+        try:
+            files = sorted(entry for entry in os.listdir(self.directory)
+                           if entry.endswith(".json") and not entry.startswith("."))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StateStoreError(f"cannot list {self.directory}: {exc.strerror or exc}", option="store_dir") from None
+        found = []
+        for entry in files:
+            path = os.path.join(self.directory, entry)
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    envelope = json.loads(handle.read())
+            except (OSError, ValueError) as exc:
+                raise CorruptStateError(path, f"cannot be read as JSON ({exc})") from None
+            name = envelope.get("name") if isinstance(envelope, dict) else None
+            if not isinstance(name, str) or self.path(name) != path:
+                raise CorruptStateError(path, "its 'name' field does not match the file name")
+            found.append(name)
+        return sorted(found)
 
     # writing ---------------------------------------------------------------------------------------
     def _write_temp(self, name: str, data: Mapping[str, Any]) -> str:
@@ -300,3 +342,48 @@ class StateStore:
         except OSError as exc:
             raise StateStoreError(f"cannot lock {path}: {exc.strerror or exc} (the filesystem of store_dir must"
                                   " support flock)", option="store_dir") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Choosing a backend
+# --------------------------------------------------------------------------------------------------
+def open_store(kind: str, backend: str | None = "file", store_dir: str | None = DEFAULT_STORE_DIR,
+               dsn: str | None = None) -> Any:
+    """The store of ``kind`` for the modules' options: a :class:`StateStore` in ``store_dir`` (``file``) or a
+    :class:`~._state_pg.PgStateStore` at ``dsn`` (``postgres``; ``store_dir`` is then ignored).
+
+    Raises :class:`~._result.ModuleFailure` naming the option at fault (``store_dir``, ``state_dsn``, or
+    ``state_backend`` with ``missing_required_lib`` when psycopg is not installed). Nothing is connected or created
+    here: the PostgreSQL store connects on first use.
+    """
+    # Imported here: the file backend pays for neither the result contract nor psycopg.
+    from ansible_collections.progressive.delivery.plugins.module_utils._result import (  # pylint: disable=import-outside-toplevel
+        ModuleFailure,
+    )
+
+    backend = backend or "file"
+    if backend == "file":
+        try:
+            return StateStore(store_dir or "", kind)
+        except ValueError as exc:
+            raise ModuleFailure(str(exc), option="store_dir") from None
+    if backend != "postgres":
+        raise ModuleFailure(f"option state_backend must be one of {', '.join(BACKENDS)}, got {backend!r}",
+                            option="state_backend")
+    if not dsn or not dsn.strip():
+        raise ModuleFailure("option state_dsn is required with state_backend=postgres: a libpq connection string"
+                            " (postgresql://user:password@host:port/dbname or host=... dbname=...)",
+                            option="state_dsn")
+    from ansible_collections.progressive.delivery.plugins.module_utils._deps import (  # pylint: disable=import-outside-toplevel
+        PSYCOPG,
+        require,
+    )
+    from ansible_collections.progressive.delivery.plugins.module_utils._state_pg import (  # pylint: disable=import-outside-toplevel
+        PgStateStore,
+    )
+
+    require(PSYCOPG, reason="state_backend=postgres", option="state_backend")
+    try:
+        return PgStateStore(dsn, kind)
+    except StateStoreError as exc:
+        raise ModuleFailure(str(exc), option=exc.option or "state_dsn") from None

@@ -80,11 +80,41 @@ options:
         the owner). Use it only when the other run is known to be dead.
     type: bool
     default: false
+  state_backend:
+    description:
+      - Where the state store keeps its records. V(file) is a directory on the host that runs the task
+        (O(store_dir)). V(postgres) is the C(delivery_state) table of the PostgreSQL database at O(state_dsn), which
+        every entry point (a laptop, AWX, GitLab runners) reaches without C(delegate_to); O(store_dir) is then
+        ignored.
+      - Both backends have the same semantics. See C(docs/state.md) in the collection for what each guarantees and
+        how to move from V(file) to V(postgres).
+      - Set it once for a play with C(module_defaults) of the action group C(group/progressive.delivery.state)
+        (inventory variable C(delivery_state_backend)).
+    type: str
+    choices: [file, postgres]
+    default: file
+    version_added: 0.2.0
+  state_dsn:
+    description:
+      - The libpq connection string of the PostgreSQL state store, a URI
+        (V(postgresql://user:password@db.example.com:5432/delivery)) or C(key=value) pairs. Required with
+        O(state_backend=postgres), ignored otherwise. The password may also come from C(PGPASSWORD) or a
+        C(.pgpass) file.
+      - The tables are created on first write when missing (the role then needs C(CREATE) on the schema; or create
+        them beforehand as C(docs/state.md) shows).
+      - Never logged (C(no_log)). Errors name the server's host and port, never the password.
+    type: str
+    version_added: 0.2.0
 notes:
   - The lock lives on the host that runs the task, in O(store_dir). Point every tool at the same host and
     directory (C(delegate_to) plus C(run_once)).
   - Re-acquiring a lock by its own owner is not a change (C(changed=false)). It refreshes the lock's expiry to
     O(ttl) from now (RV(refreshed=true)), a heartbeat for long deployments.
+  - With O(state_backend=postgres) the lock is a row of the C(delivery_state) table in the database at
+    O(state_dsn), and O(store_dir) is ignored; C(delegate_to) is then not needed. Read-modify-writes run in a
+    transaction holding a PostgreSQL advisory lock instead of the C(flock). Losing the connection (a restart of
+    PostgreSQL) fails the task with the server's host and port; what was written before stays, and a step that
+    did not commit changed nothing.
 seealso:
   - module: progressive.delivery.qos_guard
 """
@@ -124,6 +154,14 @@ EXAMPLES = r"""
     state: released
     force: true
     store_dir: /srv/deploy-state
+
+- name: Take the lock in PostgreSQL, shared by every entry point (no delegate_to needed)
+  progressive.delivery.deploy_lock:
+    name: prod-kr/app
+    ttl: 2h
+    wait: 10m
+    state_backend: postgres
+    state_dsn: "{{ delivery_state_dsn }}"
 """
 
 RETURN = r"""
@@ -205,7 +243,10 @@ waited:
   type: float
   sample: 0.0
 state_file:
-  description: The lock's file in the state store.
+  description:
+    - The lock's file in the state store.
+    - With O(state_backend=postgres), the row's address
+      C(postgresql://HOST:PORT/DBNAME/delivery_state/lock/NAME) (no user, no password).
   returned: always
   type: str
   sample: /srv/deploy-state/lock/prod-kr%2Fapp.json
@@ -216,7 +257,7 @@ msg:
 option:
   description:
     - On failure, the option at fault, when there is one (for example V(ttl), V(name), V(owner) when releasing
-      someone else's lock, V(store_dir)).
+      someone else's lock, V(store_dir), V(state_dsn)).
   returned: failure, when an option is at fault
   type: str
   sample: ttl
@@ -237,10 +278,11 @@ from ansible_collections.progressive.delivery.plugins.module_utils._result impor
     state_result,
 )
 from ansible_collections.progressive.delivery.plugins.module_utils._state_store import (  # noqa: E402
-    DEFAULT_STORE_DIR,
-    StateStore,
+    STATE_OPTIONS,
+    STATE_REQUIRED_IF,
     StateStoreError,
     default_owner,
+    open_store,
     validate_name,
 )
 from ansible_collections.progressive.delivery.plugins.module_utils._time import option_duration  # noqa: E402
@@ -254,7 +296,7 @@ def argument_spec() -> dict[str, dict[str, Any]]:
         "ttl": {"type": "raw", "default": "1h"},
         "wait": {"type": "raw", "default": 0},
         "force": {"type": "bool", "default": False},
-        "store_dir": {"type": "path", "default": DEFAULT_STORE_DIR},
+        **STATE_OPTIONS,
     }
 
 
@@ -283,7 +325,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     name = _option("name", validate_name, params["name"])
     ttl = _option("ttl", option_duration, "ttl", params["ttl"])
     wait = _option("wait", option_duration, "wait", params["wait"], True)
-    store = _option("store_dir", StateStore, params["store_dir"], "lock")
+    store = open_store("lock", params["state_backend"], params["store_dir"], params["state_dsn"])
     lock = DeployLock(store, name, params["owner"] or default_owner(), ttl, module.check_mode, module.warn)
     try:
         if params["state"] == "acquired":
@@ -299,7 +341,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
 
 
 def main() -> None:
-    module = ContractModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = ContractModule(argument_spec=argument_spec(), supports_check_mode=True, required_if=STATE_REQUIRED_IF)
     run_module(module, lambda: run(module))
 
 

@@ -97,11 +97,41 @@ options:
         no more than O(duration).
       - The suboptions are shared with M(progressive.delivery.slo_check); where they name C(results[]), that is
         C(results) inside RV(evaluation) here.
+  state_backend:
+    description:
+      - Where the state store keeps its records. V(file) is a directory on the host that runs the task
+        (O(store_dir)). V(postgres) is the C(delivery_state) table of the PostgreSQL database at O(state_dsn), which
+        every entry point (a laptop, AWX, GitLab runners) reaches without C(delegate_to); O(store_dir) is then
+        ignored.
+      - Both backends have the same semantics. See C(docs/state.md) in the collection for what each guarantees and
+        how to move from V(file) to V(postgres).
+      - Set it once for a play with C(module_defaults) of the action group C(group/progressive.delivery.state)
+        (inventory variable C(delivery_state_backend)).
+    type: str
+    choices: [file, postgres]
+    default: file
+    version_added: 0.2.0
+  state_dsn:
+    description:
+      - The libpq connection string of the PostgreSQL state store, a URI
+        (V(postgresql://user:password@db.example.com:5432/delivery)) or C(key=value) pairs. Required with
+        O(state_backend=postgres), ignored otherwise. The password may also come from C(PGPASSWORD) or a
+        C(.pgpass) file.
+      - The tables are created on first write when missing (the role then needs C(CREATE) on the schema; or create
+        them beforehand as C(docs/state.md) shows).
+      - Never logged (C(no_log)). Errors name the server's host and port, never the password.
+    type: str
+    version_added: 0.2.0
 notes:
   - The guard lives on the host that runs the task, in O(store_dir). Point every tool at the same host and
     directory (C(delegate_to) plus C(run_once)).
   - All changes to a guard are made under an exclusive C(flock) of its mutex file. O(state=evaluate) queries
     Prometheus without holding it, and applies its verdict only if nobody changed the guard in the meantime.
+  - With O(state_backend=postgres) the guard is a row of the C(delivery_state) table in the database at
+    O(state_dsn), and O(store_dir) is ignored; C(delegate_to) is then not needed. Read-modify-writes run in a
+    transaction holding a PostgreSQL advisory lock instead of the C(flock). Losing the connection (a restart of
+    PostgreSQL) fails the task with the server's host and port; what was written before stays, and a step that
+    did not commit changed nothing.
 seealso:
   - module: progressive.delivery.slo_check
   - module: progressive.delivery.deploy_lock
@@ -145,6 +175,17 @@ EXAMPLES = r"""
     state: unlocked
     reason: "INC-1234: fixed by the database failover, approved by the on-call SRE"
     store_dir: /srv/deploy-state
+
+- name: Set the backend once for a play (every module of the group progressive.delivery.state)
+  module_defaults:
+    group/progressive.delivery.state:
+      state_backend: "{{ delivery_state_backend | default('file') }}"
+      state_dsn: "{{ delivery_state_dsn | default(omit) }}"
+  block:
+    - name: Refuse to deploy while the guard is active
+      progressive.delivery.qos_guard:
+        name: prod-kr/app
+        state: enforce
 """
 
 RETURN = r"""
@@ -259,7 +300,10 @@ verdict:
   type: str
   sample: pass
 state_file:
-  description: The guard's file in the state store.
+  description:
+    - The guard's file in the state store.
+    - With O(state_backend=postgres), the row's address
+      C(postgresql://HOST:PORT/DBNAME/delivery_state/guard/NAME) (no user, no password).
   returned: always
   type: str
   sample: /srv/deploy-state/guard/prod-kr%2Fapp.json
@@ -270,7 +314,7 @@ msg:
 option:
   description:
     - On failure, the option at fault, when there is one (for example V(duration), V(reason), V(slis),
-      V(store_dir)). A blocking O(state=enforce) names none.
+      V(store_dir), V(state_dsn)). A blocking O(state=enforce) names none.
   returned: failure, when an option is at fault
   type: str
   sample: duration
@@ -306,10 +350,11 @@ from ansible_collections.progressive.delivery.plugins.module_utils._slo import (
     run_check,
 )
 from ansible_collections.progressive.delivery.plugins.module_utils._state_store import (  # noqa: E402
-    DEFAULT_STORE_DIR,
-    StateStore,
+    STATE_OPTIONS,
+    STATE_REQUIRED_IF,
     StateStoreError,
     default_owner,
+    open_store,
     validate_name,
 )
 from ansible_collections.progressive.delivery.plugins.module_utils._time import option_duration  # noqa: E402
@@ -326,7 +371,7 @@ def argument_spec() -> dict[str, dict[str, Any]]:
         owner={"type": "str"},
         slis={"type": "list", "elements": "dict", "options": SLI_OPTIONS},
         **SCORE_OPTIONS,
-        store_dir={"type": "path", "default": DEFAULT_STORE_DIR},
+        **STATE_OPTIONS,
     )
     return spec
 
@@ -335,6 +380,7 @@ REQUIRED_IF = [
     ("state", "locked", ("duration", "reason")),
     ("state", "unlocked", ("reason",)),
     ("state", "evaluate", ("prometheus_url", "slis")),
+    *STATE_REQUIRED_IF,
 ]
 
 
@@ -378,7 +424,7 @@ def run(module: SliModule) -> dict[str, Any]:
     name = _option("name", validate_name, params["name"])
     duration = None if params["duration"] is None else \
         _option("duration", option_duration, "duration", params["duration"])
-    store = _option("store_dir", StateStore, params["store_dir"], "guard")
+    store = open_store("guard", params["state_backend"], params["store_dir"], params["state_dsn"])
     if state in ("locked", "unlocked") and not (params["reason"] or "").strip():
         raise ModuleFailure(f"option reason must not be empty with state={state}", option="reason")
     guard = QosGuard(store, name, params["owner"] or default_owner(), module.check_mode)

@@ -206,9 +206,39 @@ options:
       - Defaults to C(user@host) of the host that runs the task, followed by C((AWX job N)) or C((CI job N)) as
         M(progressive.delivery.deploy_lock) does.
     type: str
+  state_backend:
+    description:
+      - Where the state store keeps its records. V(file) is a directory on the host that runs the task
+        (O(store_dir)). V(postgres) is the C(delivery_state) table of the PostgreSQL database at O(state_dsn), which
+        every entry point (a laptop, AWX, GitLab runners) reaches without C(delegate_to); O(store_dir) is then
+        ignored.
+      - Both backends have the same semantics. See C(docs/state.md) in the collection for what each guarantees and
+        how to move from V(file) to V(postgres).
+      - Set it once for a play with C(module_defaults) of the action group C(group/progressive.delivery.state)
+        (inventory variable C(delivery_state_backend)).
+    type: str
+    choices: [file, postgres]
+    default: file
+    version_added: 0.2.0
+  state_dsn:
+    description:
+      - The libpq connection string of the PostgreSQL state store, a URI
+        (V(postgresql://user:password@db.example.com:5432/delivery)) or C(key=value) pairs. Required with
+        O(state_backend=postgres), ignored otherwise. The password may also come from C(PGPASSWORD) or a
+        C(.pgpass) file.
+      - The tables are created on first write when missing (the role then needs C(CREATE) on the schema; or create
+        them beforehand as C(docs/state.md) shows).
+      - Never logged (C(no_log)). Errors name the server's host and port, never the password.
+    type: str
+    version_added: 0.2.0
 notes:
   - The record lives on the host that runs the task, in O(store_dir). Point every tool at the same host and
     directory (C(delegate_to) plus C(run_once)).
+  - With O(state_backend=postgres) the record is a row of the C(delivery_state) table in the database at
+    O(state_dsn), and O(store_dir) is ignored; C(delegate_to) is then not needed. Read-modify-writes run in a
+    transaction holding a PostgreSQL advisory lock instead of the C(flock). Losing the connection (a restart of
+    PostgreSQL) fails the task with the server's host and port; what was written before stays, and a step that
+    did not commit changed nothing.
 seealso:
   - module: progressive.delivery.deploy_lock
   - module: progressive.delivery.canary_shift
@@ -285,6 +315,15 @@ EXAMPLES = r"""
     reason: error rate 4.2% > 1% at step 2/4
     force: true
     store_dir: /srv/deploy-state
+
+- name: Read the record from the PostgreSQL state store
+  progressive.delivery.release_record:
+    environment: prod-kr
+    app: demo
+    state: query
+    state_backend: postgres
+    state_dsn: "{{ delivery_state_dsn }}"
+  register: record
 """
 
 RETURN = r"""
@@ -381,7 +420,10 @@ last:
   returned: success
   type: dict
 state_file:
-  description: The record's file in the state store.
+  description:
+    - The record's file in the state store.
+    - With O(state_backend=postgres), the row's address
+      C(postgresql://HOST:PORT/DBNAME/delivery_state/release/NAME) (no user, no password).
   returned: always
   type: str
   sample: /srv/deploy-state/release/lab-kr%2Fdemo.json
@@ -412,14 +454,14 @@ from ansible_collections.progressive.delivery.plugins.module_utils._release impo
 )
 from ansible_collections.progressive.delivery.plugins.module_utils._result import (  # noqa: E402
     ContractModule,
-    ModuleFailure,
     run_module,
     state_result,
 )
 from ansible_collections.progressive.delivery.plugins.module_utils._state_store import (  # noqa: E402
-    DEFAULT_STORE_DIR,
-    StateStore,
+    STATE_OPTIONS,
+    STATE_REQUIRED_IF,
     default_owner,
+    open_store,
 )
 
 
@@ -427,7 +469,7 @@ def argument_spec() -> dict[str, dict[str, Any]]:
     return {
         "environment": {"type": "str", "required": True},
         "app": {"type": "str", "required": True},
-        "store_dir": {"type": "path", "default": DEFAULT_STORE_DIR},
+        **STATE_OPTIONS,
         "state": {"type": "str", "choices": list(STATES), "default": "query"},
         "release": {"type": "dict", "options": {
             "id": {"type": "str"},
@@ -472,6 +514,7 @@ REQUIRED_IF = [
     ("state", "step", ["release_id", "step"]),
     ("state", "finished", ["outcome"]),
     ("state", "pools", ["pools", "stable_pool"]),
+    *STATE_REQUIRED_IF,
 ]
 
 
@@ -496,10 +539,7 @@ def act(record: ReleaseRecord, params: dict[str, Any]) -> ReleaseOutcome:
 
 def run(module: AnsibleModule) -> dict[str, Any]:
     params = module.params
-    try:
-        store = StateStore(params["store_dir"], "release")
-    except ValueError as exc:
-        raise ModuleFailure(str(exc), option="store_dir") from None
+    store = open_store("release", params["state_backend"], params["store_dir"], params["state_dsn"])
     record = ReleaseRecord(store, params["environment"], params["app"], params["owner"] or default_owner(),
                            params["pool_names"], module.check_mode, module.warn)
     return shape(module, act(record, params))

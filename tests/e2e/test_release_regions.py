@@ -6,16 +6,21 @@ blue-green, both stable-* tags on one digest; then a 2 %-error release stopped i
 stable) while JP is never touched. Requests go through HAProxy (KR) and nginx's JP listener the whole time."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from tests.e2e import test_rolling
 from tests.e2e.conftest import ROOT, haproxy_weights, jp_nginx_weights, manifest_digest, module, playbook
 from tests.lab import lab as labmod
 
 pytestmark = pytest.mark.lab
 
+images, web = test_rolling.images, test_rolling.web  # the web tier reset, traffic through it (pytest fixtures)
 RELEASE_INVENTORY = ROOT / "inventories" / "release"  # release.yml's own: only the controller
 
-V_GOOD, V_BAD = "2026.12.20+40", "2026.12.21+41"
+V_GOOD, V_BAD, V_STAGED = "2026.12.20+40", "2026.12.21+41", "2026.12.22+42"
+SHORT_STEPS = '[{"weight": 50, "observe": "4s"}, {"weight": 100, "observe": "2s"}]'
 HOTFIX_STEPS = '[{"weight": 5, "observe": "8s"}, {"weight": 25, "observe": "6s"}, {"weight": 100, "observe": "4s"}]'
 
 
@@ -104,3 +109,30 @@ def test_release_check_mode_prints_both_plans_and_changes_nothing(env):
     assert "canary release" in run.stdout and "blue_green release" in run.stdout
     assert haproxy_weights(env["lab"]) == before
     assert all(rec["last"] is None and rec["current"] is None for rec in records(env["state"]).values())
+
+
+def test_staging_by_rolling_then_production_takes_only_what_passed_staging(env, web):
+    """release.yml from staging to production (seed 001's tags, seed 000's order): lab-stg (the web tier, by a
+    rolling update) ends with smoke tests and the `staging` tag, never stable-kr; lab (KR) requires that digest."""
+    registry, repo = env["image"].split("@")[0].split("/", 1)
+    digest = env["image"].split("@")[1]
+    run = playbook("release.yml", "-e", f"delivery_image={env['image']}", "-e", f"delivery_version={V_STAGED}",
+                   "-e", "delivery_release_environments=lab-stg,lab", "-e", "delivery_require_staging=true",
+                   "-e", f'{{"delivery_canary_steps": {SHORT_STEPS}}}', state_dir=env["state"],
+                   inventory=RELEASE_INVENTORY)
+    assert run.rc == 0, run.output[-6000:]
+    assert "to lab-stg -> lab" in run.stdout
+    stg = module("progressive.delivery.release_record",
+                 {"environment": "lab-stg-kr", "app": "web", "store_dir": str(env["state"])})["last"]
+    assert (stg["outcome"], stg["version"], stg["strategy"]) == ("promoted", V_STAGED, "rolling")
+    assert "Every smoke request was answered by the release" in run.stdout
+    assert manifest_digest(registry, repo, "staging") == digest
+    kr = records(env["state"])["lab-kr"]["last"]
+    assert (kr["outcome"], kr["version"], kr["strategy"]) == ("promoted", V_STAGED, "canary")
+    assert stg["ended_at"] <= kr["started_at"]
+    assert manifest_digest(registry, repo, "stable-kr") == digest  # moved by production only
+    staging_part = run.stdout.split("TASK [Release to lab]")[0]
+    assert re.search(r"Tag the release as stable-kr\] \**\nskipping", staging_part)  # staging never moves it
+    assert web["traffic"].by_version().get(V_STAGED, 0) > 0 and env["traffic"].by_version().get(V_STAGED, 0) > 0
+    assert web["traffic"].failed() == 0, web["traffic"].answers
+    assert env["traffic"].failed() == 0, env["traffic"].answers

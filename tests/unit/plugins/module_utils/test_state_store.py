@@ -207,3 +207,25 @@ def test_only_one_racer_takes_over_a_stale_lock(tmp_path):
     assert taken_over is True and "dead-job" in warnings[0]
     assert store.read("stale")["owner"] == owner
     assert not [p for p in os.listdir(tmp_path / "lock") if p.endswith(".tmp")]
+
+
+# ---------------------------------------------------------------------------------------------
+# listing (moving to another backend)
+# ---------------------------------------------------------------------------------------------
+def test_names_lists_every_record_from_its_envelope(tmp_path):
+    store = StateStore(str(tmp_path), "lock")
+    assert store.names() == []
+    long_name = "prod-kr/" + "y" * 300
+    for name in ("prod-kr/app", long_name, "../x"):
+        with store.mutex(name):
+            store.write(name, {"owner": name})
+    assert store.names() == sorted(["prod-kr/app", long_name, "../x"])  # no mutex or temp files
+    assert StateStore(str(tmp_path), "guard").names() == []
+
+
+def test_names_refuses_a_file_whose_envelope_names_another_record(tmp_path):
+    store = StateStore(str(tmp_path), "lock")
+    store.write("a", {"owner": "me"})
+    Path(store.path("b")).write_text(Path(store.path("a")).read_text())
+    with pytest.raises(CorruptStateError, match="does not match the file name"):
+        store.names()
