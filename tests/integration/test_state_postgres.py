@@ -346,17 +346,17 @@ def test_the_modules_on_postgres_with_module_defaults_of_the_state_group(pg_back
     tasks = [
         {"name": "alice locks", "progressive.delivery.deploy_lock": {"name": NAME, "owner": "alice"}},
         {"name": "bob is refused", "progressive.delivery.deploy_lock": {"name": NAME, "owner": "bob"}},
-        {"name": "guard", "progressive.delivery.qos_guard": {"name": NAME, "state": "locked", "duration": "5m",
-                                                              "reason": "rollback", "owner": "alice"}},
+        {"name": "guard", "progressive.delivery.qos_guard": {
+            "name": NAME, "state": "locked", "duration": "5m", "reason": "rollback", "owner": "alice"}},
         {"name": "enforce", "progressive.delivery.qos_guard": {"name": NAME, "state": "enforce"}},
         {"name": "start", "progressive.delivery.release_record": {
             "environment": "prod-kr", "app": "demo", "state": "started", "release": release("3.0.0")}},
         {"name": "query", "progressive.delivery.release_record": {"environment": "prod-kr", "app": "demo"}},
-        {"name": "alice unlocks", "progressive.delivery.deploy_lock": {"name": NAME, "owner": "alice",
-                                                                        "state": "released"}},
+        {"name": "alice unlocks", "progressive.delivery.deploy_lock": {
+            "name": NAME, "owner": "alice", "state": "released"}},
     ]
-    play = [{"hosts": "localhost", "gather_facts": False, "module_defaults": {"group/progressive.delivery.state":
-                                                                               defaults},
+    play = [{"hosts": "localhost", "gather_facts": False,
+             "module_defaults": {"group/progressive.delivery.state": defaults},
              "tasks": [{"ignore_errors": True, **task} for task in tasks]}]
     run = run_playbook([], play=play, args=("-vvv",))
     where = pg_backend.dsn.split("@", 1)[1]
