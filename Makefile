@@ -67,7 +67,11 @@ guard: deps
 status: deps
 	@scripts/delivery-status $(INVENTORY)
 
-test: deps lint unit integration molecule e2e
+# One lab for the whole suite: started once, shared by integration, molecule and e2e (each reuses a running lab and
+# leaves it running), stopped at the end whatever happened.
+test: deps lint
+	$(LAB) up
+	@rc=0; $(MAKE) --no-print-directory unit integration molecule e2e || rc=$$?; $(LAB) down; exit $$rc
 
 lint: deps ruff yamllint ansible-lint sanity
 

@@ -186,6 +186,10 @@ options:
           - With O(slis[].judge=threshold) and O(slis[].judge=sequential) it bounds the total's value (the events
             in the query's window, or since the rollout started). With O(slis[].judge=mann_whitney) it bounds each
             sample; samples below it are left out before O(slis[].min_samples) is checked.
+          - Below the floor an indicator never passes. With an absolute bound (O(slis[].max) or O(slis[].min)),
+            decisive bad events fail it before the floor (a test of the bad share against the bound at level
+            0.001, with at least 3 bad events), so a clear fault is caught while a step is still short of
+            evidence.
           - Not set by default, so only an empty or zero total is no data. Set it.
         type: float
       since:

@@ -4,8 +4,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Filters the release roles use: durations in seconds, and a failing indicator explained in one line.
 
-Documented in duration_seconds.yml, explain_indicator.yml, release_line.yml, pool_line.yml and
-release_inventory.yml next to this file.
+Documented in duration_seconds.yml, explain_indicator.yml, release_line.yml, pool_line.yml,
+release_inventory.yml and shift_args.yml next to this file.
 """
 from __future__ import annotations
 
@@ -123,9 +123,44 @@ def release_inventory(name: Any, inventories_dir: Any) -> dict[str, Any]:
     return result
 
 
+#: The router options that canary_shift takes from delivery_router_options[router] (the registered routers' options).
+SHIFT_ROUTER_OPTIONS = ("haproxy_socket", "backend", "haproxy_state_file", "upstream", "nginx_mode",
+                        "nginx_upstream_file", "nginx_args", "nginx_admin_url", "name", "namespace", "route_name",
+                        "kubeconfig", "context")
+
+
+def shift_args(router_options: Any, router: Any, pools: Any, stable: Any, canary: Any, weight: Any) -> dict[str, Any]:
+    """The arguments of one ``canary_shift``: ``weight`` percent on pool ``canary``'s servers, the rest on pool
+    ``stable``'s, through ``router`` with its options (only those canary_shift takes, as given)."""
+    if router_options is None:
+        router_options = {}
+    if not isinstance(router_options, Mapping):
+        raise AnsibleFilterError("shift_args: the router options must be a mapping, got"
+                                 f" {type(router_options).__name__}")
+    if not isinstance(pools, Mapping):
+        raise AnsibleFilterError(f"shift_args: pools must map pool names to {{servers: [...]}}, got"
+                                 f" {type(pools).__name__}")
+    members = {}
+    for role, pool in (("stable", stable), ("canary", canary)):
+        entry = pools.get(pool)
+        if not isinstance(entry, Mapping) or "servers" not in entry:
+            raise AnsibleFilterError(f"shift_args: {role} pool {pool!r} is not one of the pools"
+                                     f" ({', '.join(map(str, pools))}) with servers")
+        members[role] = entry["servers"]
+    try:
+        percent = int(weight)
+    except (TypeError, ValueError):
+        raise AnsibleFilterError(f"shift_args: weight must be a whole percentage, got {weight!r}") from None
+    args: dict[str, Any] = {"router": router, "stable": members["stable"], "canary": members["canary"],
+                            "weight": percent}
+    args.update({key: router_options[key] for key in SHIFT_ROUTER_OPTIONS if key in router_options})
+    return args
+
+
 class FilterModule:
     """progressive.delivery helper filters."""
 
     def filters(self) -> dict[str, Any]:
         return {"duration_seconds": duration_seconds, "explain_indicator": explain_indicator,
-                "release_line": release_line, "pool_line": pool_line, "release_inventory": release_inventory}
+                "release_line": release_line, "pool_line": pool_line, "release_inventory": release_inventory,
+                "shift_args": shift_args}

@@ -859,3 +859,80 @@ def sequential_rate_test(canary_errors: float, canary_total: float, baseline_err
                    if math.isfinite(upper) else "; too few errors to bound the ratio from above")
     return SequentialResult(verdict, reason, e_value=e_value, max_e_value=max_e, p_value=p_value, ratio=ratio,
                             ratio_upper=upper, looks=looks)
+
+
+# --------------------------------------------------------------------------------------------------
+# 7. Decisive failure below the evidence floor (ratio indicators with an absolute bound)
+# --------------------------------------------------------------------------------------------------
+# A ratio indicator with ``min_events`` has no data below the floor: it never passes on few events. A large
+# regression, though, is evident long before the floor (at 5 % of 40 req/s, 20 events take 10 s; half of them
+# failing is clear after 6). :func:`bound_exceeded_test` lets such an indicator *fail* early, never pass: the
+# bad-event share ``x`` of ``n`` events is tested against the bound ``p0`` with a mixture likelihood ratio
+# (an e-value), and fails only when it reaches ``1 / alpha`` with at least ``min_bad`` bad events.
+
+#: Level of the early failure: stricter than the sequential judge's default 0.02 because a step polls the same
+#: sliding window several times (each poll is an e-value test at its own fixed sample; see bound_exceeded_test).
+EARLY_FAIL_ALPHA = 0.001
+#: The fewest bad events that can fail an indicator below its floor (one or two 5xx are never decisive).
+EARLY_FAIL_MIN_BAD = 3.0
+#: Mixture of bad-event shares above the bound: points equally spaced in log-odds up to this share.
+_EARLY_TOP_SHARE = 0.999
+
+
+@dataclass(frozen=True)
+class BoundTest:
+    """Outcome of :func:`bound_exceeded_test`: ``exceeded`` (decisive), the e-value and a reason."""
+
+    exceeded: bool
+    e_value: float
+    reason: str
+
+
+def _logit(share: float) -> float:
+    return math.log(share / (1.0 - share))
+
+
+@lru_cache(maxsize=32)
+def _bound_mixture(bound: float) -> tuple[float, ...]:
+    """Bad-event shares above ``bound``: the midpoints of ``_MIXTURE_POINTS`` equal log-odds cells between
+    ``bound`` and ``_EARLY_TOP_SHARE`` (equal weights, normalised: a valid e-value whatever the grid)."""
+    low, high = _logit(bound), _logit(max(_EARLY_TOP_SHARE, bound + (1.0 - bound) / 2.0))
+    width = (high - low) / _MIXTURE_POINTS
+    return tuple(1.0 / (1.0 + math.exp(-(low + (index + 0.5) * width))) for index in range(_MIXTURE_POINTS))
+
+
+def bound_exceeded_test(bad: float, total: float, bound: float, alpha: float = EARLY_FAIL_ALPHA,
+                        min_bad: float = EARLY_FAIL_MIN_BAD) -> BoundTest:
+    """Is the bad-event share of ``total`` events decisively above ``bound``, from however few events?
+
+    Null hypothesis: each event is bad with probability ``p <= bound``. The e-value is the likelihood ratio of the
+    ``bad`` of ``total`` events, ``(p/bound)^bad * ((1-p)/(1-bound))^(total-bad)``, averaged over shares ``p``
+    between ``bound`` and 0.999 (equal weights on a log-odds grid). For every ``p' <= bound`` its expectation is at
+    most 1 (Markov: ``P(e-value >= 1/alpha) <= alpha``), and it stays so when the events are looked at one by one
+    (Ville's inequality), so one look at a fixed sample of events falsely fails with probability at most
+    ``alpha``. A rate window (``increase(...[20s])``) polled several times is several overlapping samples: the
+    false-fail rate is then at most ``alpha`` per poll, which is why ``alpha`` defaults to 0.001 and at least
+    ``min_bad`` bad events are required. A bound of 0 fails on ``min_bad`` bad events; a bound of 1 or more never
+    fails. Float counts (``increase()`` extrapolates) are accepted. This test can only fail: too few events is
+    still no data, never a pass.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1 (exclusive), got {alpha}")
+    bad, total = max(0.0, float(bad)), max(0.0, float(total))
+    bad = min(bad, total)
+    head = f"{_fmt(bad, 4)} bad of {_fmt(total, 4)} events"
+    if bound >= 1 or total <= 0 or bad < min_bad:
+        why = "the bound cannot be exceeded" if bound >= 1 else f"fewer than {_fmt(min_bad)} bad events"
+        return BoundTest(False, 1.0, f"{head}: not decisive ({why})")
+    if bound <= 0:
+        return BoundTest(True, math.inf, f"{head} with a bound of 0: decisive ({_fmt(min_bad)} or more bad events)")
+    good = total - bad
+    terms = [bad * math.log(share / bound) + good * math.log((1.0 - share) / (1.0 - bound))
+             for share in _bound_mixture(bound)]
+    e_value = _exp(_logsumexp(terms) - math.log(len(terms)))
+    threshold = 1.0 / alpha
+    exceeded = e_value >= threshold
+    return BoundTest(exceeded, e_value,
+                     f"{head}, share {_fmt(bad / total, 3)} against a bound of {_fmt(bound)}: e-value"
+                     f" {_fmt(e_value, 3)} {'>=' if exceeded else '<'} 1/alpha {_fmt(threshold)}"
+                     + (" (decisive)" if exceeded else " (not decisive)"))

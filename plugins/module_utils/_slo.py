@@ -28,6 +28,7 @@ from ansible_collections.progressive.delivery.plugins.module_utils._judge import
     PASS,
     IndicatorOutcome,
     SequentialResult,
+    bound_exceeded_test,
     mann_whitney_classify,
     overall_verdict,
     sequential_rate_test,
@@ -595,8 +596,36 @@ def _events_text(indicator: Indicator, events: Mapping[str, float | None], basel
     return f"{part:g} {indicator.kind} of {total:g} events"
 
 
+def early_failure(indicator: Indicator, side: RatioSide) -> tuple[float, str] | None:
+    """Pure: ``(share, reason)`` when a ratio side below its ``min_events`` floor already shows decisively that
+    the absolute bound is exceeded (``_judge.bound_exceeded_test``), else ``None``. Only ``max`` (bad ratio) or
+    ``min`` (good ratio) bounds; below the floor an indicator can fail this way but never pass."""
+    part_option, total_option = indicator.counts[:2]
+    total = side.events.get(total_option)
+    if indicator.min_events is None or total is None or not 0 < total < indicator.min_events:
+        return None
+    bound = indicator.max if indicator.kind == "bad" else (None if indicator.min is None else 1.0 - indicator.min)
+    if bound is None:
+        return None
+    part = side.events.get(part_option)
+    part = 0.0 if part is None or math.isnan(part) else min(max(part, 0.0), total)
+    bad = part if indicator.kind == "bad" else total - part
+    test = bound_exceeded_test(bad, total, bound)
+    if not test.exceeded:
+        return None
+    share = part / total
+    bound_text = f"max {indicator.max:g}" if indicator.kind == "bad" else f"min {indicator.min:g}"
+    return share, (f"value {share:.6g} {'>' if indicator.kind == 'bad' else '<'} {bound_text}, decided before the"
+                   f" evidence floor ({total:g} events, fewer than min_events {indicator.min_events:g}): {test.reason}")
+
+
 def judge_threshold_ratio(client: PrometheusClient, indicator: Indicator, at: float) -> Outcome:
     canary = _ratio_instant(client, indicator, at, baseline=False)
+    early = early_failure(indicator, canary) if canary.missing else None
+    if early is not None:
+        share, reason = early
+        return Outcome(FAIL, reason, share, None, None, {"query": 1, "baseline_query": None},
+                       warnings=canary.warnings, events=dict(canary.events))
     base = _ratio_instant(client, indicator, at, baseline=True) if indicator.has_baseline else None
     baseline = base.value if base else None
     verdict, reason = threshold_verdict(canary.value, indicator.min, indicator.max, baseline, indicator.max_increase,

@@ -33,7 +33,6 @@ ROLLING = ("-e", "delivery_strategy=rolling", "-e", "release_gate_stable_tag=sta
            "-e", "release_gate_previous_tag=previous-stable-kr-web")
 GOOD, BAD, REFUSED = "2026.12.0+11", "2026.12.1+12", "2026.12.2+13"
 BASE_WEIGHTS = {"web1": 100, "web2": 100, "web3": 100, "surge": 0}
-FLOW_SECONDS = 90
 
 
 def docker(*args: str) -> str:
@@ -138,7 +137,6 @@ def test_rolling_release_replaces_every_instance_with_no_failed_request(web):
     run = rolling(web, GOOD)
     web["traffic"].stop()
     assert run.rc == 0, run.output[-5000:]
-    assert run.seconds < FLOW_SECONDS, f"the flow took {run.seconds:.0f}s"
     now = instances()
     assert {name: i["image_id"] for name, i in now.items()} == dict.fromkeys(labmod.WEB_INSTANCES, web["new_id"])
     assert {name: i["image"] for name, i in now.items()} == dict.fromkeys(labmod.WEB_INSTANCES, web["new"])
@@ -162,7 +160,6 @@ def test_bad_rolling_release_is_rolled_back_after_the_first_batch(web):
     run = rolling(web, BAD, "-e", json.dumps({"delivery_app_env": {"APP_ERROR_RATE": "0.3"}}))
     web["traffic"].stop()
     assert run.rc != 0, run.output[-5000:]
-    assert run.seconds < FLOW_SECONDS, f"the flow took {run.seconds:.0f}s"
     assert "ROLLED BACK " + BAD in run.output and "error_ratio" in run.output
     now = instances()
     assert {name: i["image_id"] for name, i in now.items()} == dict.fromkeys(labmod.WEB_INSTANCES, web["old_id"])

@@ -111,7 +111,8 @@ def test_check_mode_says_the_deploy_would_be_refused(lab, tmp_path):
 def test_the_override_flag_alone_is_refused(lab, tmp_path):
     out, store = run(tmp_path, lab.image, delivery_freezes=freeze_now(), delivery_window_override=True)
     text = out.stdout + out.stderr
-    assert out.returncode != 0 and "delivery_window_override=true alone is refused" in text, text
+    assert out.returncode != 0 and "delivery_window_override=true needs delivery_window_override_reason" in text, text
+    assert "Nothing was locked or changed" in text
     assert nothing_written(store)
 
 

@@ -14,7 +14,10 @@ SET_BY_ROLES = {"delivery_candidate_pool", "delivery_image_digest_ref", "deliver
                 "delivery_status",
                 # playbooks/release.yml: each environment's host variables and result
                 "delivery_release_inventory", "delivery_release_index", "delivery_release_previous",
-                "delivery_release_result"}
+                "delivery_release_result",
+                # the deploy role's set_stats artifacts (the next node of an AWX workflow reads them; docs/awx.md)
+                "delivery_released_version", "delivery_released_digest", "delivery_released_environment",
+                "delivery_outcome"}
 
 
 def used_variables() -> dict[str, str]:

@@ -4,6 +4,7 @@
 """The release roles' helper filters (plugins/filter/delivery.py)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from ansible_collections.progressive.delivery.plugins.filter.delivery import (
     pool_line,
     release_inventory,
     release_line,
+    shift_args,
 )
 
 
@@ -58,7 +60,33 @@ def test_pool_line():
 
 def test_filter_module_lists_them():
     assert set(FilterModule().filters()) == {"duration_seconds", "explain_indicator", "release_line", "pool_line",
-                                             "release_inventory"}
+                                             "release_inventory", "shift_args"}
+
+
+POOLS = {"blue": {"servers": ["blue"], "port": 1}, "green": {"servers": ["green", "green2"]}}
+
+
+def test_shift_args_spreads_the_pools_and_only_canary_shift_router_options():
+    options = {"haproxy_socket": "/s", "backend": "demo", "haproxy_state_file": None, "stats_url": "http://x"}
+    assert shift_args(options, "haproxy", POOLS, "green", "blue", "25") == {
+        "router": "haproxy", "stable": ["green", "green2"], "canary": ["blue"], "weight": 25,
+        "haproxy_socket": "/s", "backend": "demo", "haproxy_state_file": None}
+    gateway = {"name": "r", "namespace": "ns", "route_name": "web", "kubeconfig": "/k", "context": "c"}
+    assert shift_args(gateway, "gateway", POOLS, "blue", "green", 0) == {
+        "router": "gateway", "stable": ["blue"], "canary": ["green", "green2"], "weight": 0, **gateway}
+    assert shift_args(None, "nginx", POOLS, "blue", "green", 100)["weight"] == 100
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (([], "haproxy", POOLS, "blue", "green", 0), "router options must be a mapping"),
+    (({}, "haproxy", [], "blue", "green", 0), "pools must map pool names"),
+    (({}, "haproxy", POOLS, "red", "green", 0), "stable pool 'red' is not one of the pools (blue, green)"),
+    (({}, "haproxy", POOLS, "blue", "blue2", 0), "canary pool 'blue2'"),
+    (({}, "haproxy", POOLS, "blue", "green", "half"), "weight must be a whole percentage"),
+])
+def test_shift_args_errors_name_what_is_wrong(args, words):
+    with pytest.raises(AnsibleFilterError, match=re.escape(words)):
+        shift_args(*args)
 
 
 def _inventory(tmp_path, name, text):
