@@ -97,31 +97,6 @@ options:
         no more than O(duration).
       - The suboptions are shared with M(progressive.delivery.slo_check); where they name C(results[]), that is
         C(results) inside RV(evaluation) here.
-  state_backend:
-    description:
-      - Where the state store keeps its records. V(file) is a directory on the host that runs the task
-        (O(store_dir)). V(postgres) is the C(delivery_state) table of the PostgreSQL database at O(state_dsn), which
-        every entry point (a laptop, AWX, GitLab runners) reaches without C(delegate_to); O(store_dir) is then
-        ignored.
-      - Both backends have the same semantics. See C(docs/state.md) in the collection for what each guarantees and
-        how to move from V(file) to V(postgres).
-      - Set it once for a play with C(module_defaults) of the action group C(group/progressive.delivery.state)
-        (inventory variable C(delivery_state_backend)).
-    type: str
-    choices: [file, postgres]
-    default: file
-    version_added: 0.2.0
-  state_dsn:
-    description:
-      - The libpq connection string of the PostgreSQL state store, a URI
-        (V(postgresql://user:password@db.example.com:5432/delivery)) or C(key=value) pairs. Required with
-        O(state_backend=postgres), ignored otherwise. The password may also come from C(PGPASSWORD) or a
-        C(.pgpass) file.
-      - The tables are created on first write when missing (the role then needs C(CREATE) on the schema; or create
-        them beforehand as C(docs/state.md) shows).
-      - Never logged (C(no_log)). Errors name the server's host and port, never the password.
-    type: str
-    version_added: 0.2.0
 notes:
   - The guard lives on the host that runs the task, in O(store_dir). Point every tool at the same host and
     directory (C(delegate_to) plus C(run_once)).
