@@ -112,12 +112,16 @@ def _text(value: Any, where: str, key: str) -> str | None:
     return str(value).strip() or None
 
 
-def _entry(value: Any, where: str, keys: tuple[str, ...], shape: str) -> Mapping[str, Any]:
+def _entry(value: Any, where: str, keys: tuple[str, ...], shape: str,
+           required: tuple[str, ...]) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise WindowError(f"{where} must be a dictionary {shape}, got {value!r}")
     unknown = sorted(str(key) for key in value if key not in keys)
     if unknown:
         raise WindowError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(keys)} ({shape})")
+    for key in required:
+        if value.get(key) in (None, ""):
+            raise WindowError(f"{where}.{key} is required ({shape})")
     return value
 
 
@@ -279,10 +283,7 @@ def zone_name(zone: datetime.tzinfo) -> str:
 
 
 def parse_window(value: Any, where: str) -> Window:
-    entry = _entry(value, where, WINDOW_KEYS, WINDOW_SHAPE)
-    for key in ("start", "end", "timezone"):
-        if entry.get(key) in (None, ""):
-            raise WindowError(f"{where}.{key} is required ({WINDOW_SHAPE})")
+    entry = _entry(value, where, WINDOW_KEYS, WINDOW_SHAPE, required=("start", "end", "timezone"))
     start = _clock_minutes(entry["start"], where, "start")
     end = _clock_minutes(entry["end"], where, "end")
     if start == _DAY_MINUTES:
@@ -297,10 +298,7 @@ def parse_window(value: Any, where: str) -> Window:
 
 
 def parse_freeze(value: Any, where: str) -> Freeze:
-    entry = _entry(value, where, FREEZE_KEYS, FREEZE_SHAPE)
-    for key in ("name", "start", "end"):
-        if entry.get(key) in (None, ""):
-            raise WindowError(f"{where}.{key} is required ({FREEZE_SHAPE})")
+    entry = _entry(value, where, FREEZE_KEYS, FREEZE_SHAPE, required=("name", "start", "end"))
     start = _moment(entry["start"], where, "start")
     end = _moment(entry["end"], where, "end")
     if end <= start:

@@ -493,15 +493,19 @@ def demo_targets(p: dict[str, int]) -> list[dict]:
     return [{"targets": targets, "labels": {"app": "demo", "region": region}} for region, targets in regions.items()]
 
 
-def write_demo_targets(d: Path, p: dict[str, int]) -> bool:
-    """Write Prometheus' targets/lab-demo.json (re-read within a second by a running Prometheus); True if it
-    changed (a lab started before the region labels or the JP pools existed)."""
-    path = d / "targets" / "lab-demo.json"
-    text = json.dumps(demo_targets(p))
+def write_targets(d: Path, name: str, groups: list[dict]) -> bool:
+    """Write Prometheus' targets/<name>.json (re-read within a second by a running Prometheus); True if it
+    changed (a lab started before the region labels, the JP pools or the rolling tier existed)."""
+    path = d / "targets" / f"{name}.json"
+    text = json.dumps(groups)
     if path.exists() and path.read_text() == text:
         return False
     write_atomic(path, text)
     return True
+
+
+def write_demo_targets(d: Path, p: dict[str, int]) -> bool:
+    return write_targets(d, "lab-demo", demo_targets(p))
 
 
 def web_targets(p: dict[str, int]) -> list[dict]:
@@ -512,13 +516,7 @@ def web_targets(p: dict[str, int]) -> list[dict]:
 
 
 def write_web_targets(d: Path, p: dict[str, int]) -> bool:
-    """Write Prometheus' targets/lab-web.json; True if it changed (a lab started before the rolling tier)."""
-    path = d / "targets" / "lab-web.json"
-    text = json.dumps(web_targets(p))
-    if path.exists() and path.read_text() == text:
-        return False
-    write_atomic(path, text)
-    return True
+    return write_targets(d, "lab-web", web_targets(p))
 
 
 def pushgateway_service(p: dict[str, int]) -> Service:

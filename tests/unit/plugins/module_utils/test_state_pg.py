@@ -16,8 +16,6 @@ import subprocess
 import sys
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.progressive.delivery.plugins.module_utils import _deps
 from ansible_collections.progressive.delivery.plugins.module_utils._result import ModuleFailure
 from ansible_collections.progressive.delivery.plugins.module_utils._state_pg import (
@@ -34,6 +32,8 @@ from ansible_collections.progressive.delivery.plugins.module_utils._state_store 
     checksum,
     open_store,
 )
+
+from tests.unit.plugins.modules.test_contract import run as run_module
 
 SECRET = "s3cr%t-pw/xyz"
 QUOTED = "s3cr%25t-pw%2Fxyz"
@@ -169,27 +169,6 @@ def test_as_stored_is_what_jsonb_gives_back():
 # ---------------------------------------------------------------------------------------------
 # the modules' options
 # ---------------------------------------------------------------------------------------------
-class Ended(Exception):
-    def __init__(self, kind, payload):
-        super().__init__(kind)
-        self.kind, self.payload = kind, payload
-
-
-def run_module(module: str, args: dict, monkeypatch) -> Ended:
-    def exit_json(self, **payload):  # pylint: disable=unused-argument
-        raise Ended("exit", payload)
-
-    def fail_json(self, msg, **payload):  # pylint: disable=unused-argument
-        raise Ended("fail", {"msg": msg, **payload})
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    code = importlib.import_module(f"ansible_collections.progressive.delivery.plugins.modules.{module}")
-    with patch_module_args(args), pytest.raises(Ended) as ended:
-        code.main()
-    return ended.value
-
-
 MODULE_ARGS = {
     "deploy_lock": {"name": "prod-kr/app"},
     "qos_guard": {"name": "prod-kr/app", "state": "enforce"},

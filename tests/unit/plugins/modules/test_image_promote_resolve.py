@@ -5,22 +5,14 @@
 the options it does not use are refused by name."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.progressive.delivery.plugins.modules import image_promote
 
 from tests.unit.plugins.module_utils.test_registry import MemoryRegistry, manifest_of
-
-
-class Ended(Exception):
-    def __init__(self, kind: str, payload: dict[str, Any]) -> None:
-        super().__init__(kind)
-        self.kind = kind
-        self.payload = payload
+from tests.unit.plugins.modules.test_contract import Ended
+from tests.unit.plugins.modules.test_contract import run as run_module
 
 
 @pytest.fixture()
@@ -32,17 +24,7 @@ def memory(monkeypatch: pytest.MonkeyPatch) -> MemoryRegistry:
 
 
 def run(args: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Ended:
-    def exit_json(self, **payload):  # pylint: disable=unused-argument
-        raise Ended("exit", payload)
-
-    def fail_json(self, msg, **payload):  # pylint: disable=unused-argument
-        raise Ended("fail", {"msg": msg, **payload})
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    with patch_module_args(json.loads(json.dumps(args))), pytest.raises(Ended) as ended:
-        image_promote.main()
-    return ended.value
+    return run_module("image_promote", args, monkeypatch)
 
 
 @pytest.mark.parametrize("check_mode", [False, True])
