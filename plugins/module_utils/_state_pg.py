@@ -16,8 +16,8 @@ A record is a row of ``delivery_state``; the row's ``data`` is the record the fi
 envelope, with the same ``format``/``version`` and the SHA-256 of its canonical JSON (:func:`._state_store.checksum`).
 A row that fails those checks raises :class:`CorruptStateError` naming the row; a table of that name without these
 columns is refused. Every write, create and remove also appends a row to ``delivery_state_history`` in the same
-statement (append-only; the records themselves keep the shape they have in files, guard and release histories
-included).
+statement (append-only; the records themselves keep the shape they have in files, guard, release and approval
+histories included).
 
 :meth:`PgStateStore.mutex` is a transaction holding ``pg_advisory_xact_lock`` of the record's key (waiting at most
 ``timeout`` through ``lock_timeout``): the reads and writes inside it are one transaction, committed when the block
@@ -369,6 +369,10 @@ class PgStateStore:
             raise StateStoreError(f"PostgreSQL state store: the mutex of {name!r} was requested inside another one")
         psycopg = _psycopg()
         key = f"{FORMAT}/{self.kind}/{name}"
+        # Tables created inside the transaction would be invisible to its reads (to_regclass looks at the catalog as
+        # the transaction first saw it), so a run that waited for the first writer's lock would read nothing and
+        # overwrite what it wrote: create them, committed, before the transaction starts.
+        self._ensure_tables(name)
         self._execute("BEGIN", None, "locking", name, retry=True)
         self._in_transaction = True
         try:

@@ -2,11 +2,11 @@
 # Copyright (c) 2026, progressive.delivery contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The collection's one state store: small JSON records in a directory, shared by ``deploy_lock``, ``qos_guard`` and
-``release_record``.
+"""The collection's one state store: small JSON records in a directory, shared by ``deploy_lock``, ``qos_guard``,
+``release_record`` and ``approval``.
 
 Layout: ``<store_dir>/<kind>/<quoted name>.json``, one namespace (sub-directory) per kind (``lock``, ``guard``,
-``release``).
+``release``, ``approval``).
 Names are percent-encoded (:func:`safe_filename`), so ``prod-kr/app`` is ``prod-kr%2Fapp.json`` and no name can
 leave its directory.
 
@@ -59,7 +59,7 @@ from ansible_collections.progressive.delivery.plugins.module_utils._time import 
 
 FORMAT = "progressive.delivery/state"
 VERSION = 1
-KINDS = ("lock", "guard", "release")
+KINDS = ("lock", "guard", "release", "approval")
 #: Default of the ``store_dir`` option.
 DEFAULT_STORE_DIR = "/var/lib/progressive_delivery"
 #: Longest file name most filesystems accept is 255 bytes; leave room for ``.json``, the mutex and temp names.

@@ -521,7 +521,7 @@ def test_moving_from_files_to_postgres_copies_every_record_once(pg_backend, tmp_
     QosGuard(pg_backend.open("guard"), NAME, "someone").lock(60, "already in postgres")
     copied = {kind: copy_records(files.open(kind), pg_backend.open(kind)) for kind in KINDS}
     assert copied == {"lock": sorted([(NAME, True), (long_name, True)]), "guard": [(NAME, False)],
-                      "release": [("prod-kr/demo", True)]}
+                      "release": [("prod-kr/demo", True)], "approval": []}
     for kind, name in (("lock", NAME), ("lock", long_name), ("release", "prod-kr/demo")):
         assert pg_backend.open(kind).read(name) == files.open(kind).read(name)
     assert pg_backend.open("guard").read(NAME)["reason"] == "already in postgres"  # kept, never overwritten

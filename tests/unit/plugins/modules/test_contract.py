@@ -167,6 +167,8 @@ def bad_inputs(tmp_path: Path) -> list[tuple[str, dict[str, Any], str]]:
                             "phase": "sideways"}, "phase"),
         ("release_record", {"environment": "lab-kr", "app": "demo", "state": "step", "release_id": "r1",
                             "step": {"index": 1, "weight": 150}, "store_dir": store}, "step"),
+        ("approval", {"name": "prod-jp/demo 1", "state": "waiting", "timeout": "forever", "store_dir": store},
+         "timeout"),
     ]
 
 
@@ -174,7 +176,7 @@ def test_every_module_has_a_bad_input_case(tmp_path):
     assert {case[0] for case in bad_inputs(tmp_path)} == set(RUNNABLE)
 
 
-@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("index", range(9))
 def test_bad_input_fails_with_msg_and_the_option_at_fault(index, tmp_path, monkeypatch):
     module, args, option = bad_inputs(tmp_path)[index]
     ended = run(module, args, monkeypatch)
