@@ -26,6 +26,16 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# npm installs gitlab-ci-local and Node 22 for the GitLab e2e tests (scripts/gitlab-ci-local.sh); any npm will do,
+# so a machine that already has one (Debian's or another) keeps it.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "bootstrap: installing npm (for gitlab-ci-local)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends nodejs npm
+fi
+
 PYTHON=${PYTHON:-python3}
 stamp=.venv/.installed
 reqhash=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)

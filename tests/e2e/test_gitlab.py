@@ -1,0 +1,284 @@
+# Copyright (c) 2026, progressive.delivery contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""GitLab CI: the templates under ci/gitlab/ run by gitlab-ci-local (shell executor) against the lab.
+
+A temporary git repository's .gitlab-ci.yml includes the templates (local includes) for one environment, `lab`
+(inventories/lab); its jobs run this checkout's playbooks (DELIVERY_PROJECT_DIR) with the test's state directory.
+The assertions are on the real state afterwards: HAProxy's weights, the release record, the registry's tags, the
+deployment lock. scripts/gitlab-ci-local.sh installs gitlab-ci-local and Node 22 from the npm registry on first use.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import ROOT, VENV_BIN, haproxy_weights, manifest_digest, module, record
+from tests.lab import lab as labmod
+
+pytestmark = pytest.mark.lab
+
+GITLAB_CI_LOCAL = ROOT / "scripts" / "gitlab-ci-local.sh"
+LOCK = "lab-kr/demo"
+V2, V3 = "2026.12.1+2", "2026.12.2+3"
+BAD = '-e {"delivery_app_env":{"APP_ERROR_RATE":"0.3"}}'  # one word: DELIVERY_EXTRA_ARGS is split on spaces
+
+GITLAB_CI_YML = """\
+---
+stages: [deploy]
+include:
+  - local: ci/gitlab/base.yml
+  - local: ci/gitlab/environment.yml
+    inputs: {environment: lab}
+"""
+
+
+@pytest.fixture(scope="module")
+def gitlab_ci_local() -> Path:
+    """gitlab-ci-local with Node 22, installed into .build/gitlab-ci-local when it is not there yet."""
+    proc = subprocess.run([str(GITLAB_CI_LOCAL), "--install-only"], capture_output=True, text=True, timeout=900,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return GITLAB_CI_LOCAL
+
+
+@pytest.fixture
+def repo(tmp_path, gitlab_ci_local) -> Path:
+    """A git repository whose .gitlab-ci.yml includes this checkout's templates."""
+    path = tmp_path / "repo"
+    shutil.copytree(ROOT / "ci" / "gitlab", path / "ci" / "gitlab")
+    (path / ".gitlab-ci.yml").write_text(GITLAB_CI_YML)
+    git = ["git", "-c", "user.name=e2e", "-c", "user.email=e2e@example.invalid", "-c", "init.defaultBranch=main"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "ci"]):
+        subprocess.run([*git, *args], cwd=path, check=True, capture_output=True)
+    return path
+
+
+class Pipeline:
+    """One gitlab-ci-local run: its output, and the result of every job."""
+
+    def __init__(self, proc: subprocess.Popen, repo: Path):
+        self.proc = proc
+        self.repo = repo
+        self.output = ""
+
+    def wait(self, timeout: float = 600) -> Pipeline:
+        self.output = self.proc.communicate(timeout=timeout)[0]
+        return self
+
+    def results(self) -> dict[str, str]:
+        """job -> PASS | FAIL (the summary gitlab-ci-local prints at the end)."""
+        return dict((job, verdict) for verdict, job in re.findall(r"^\s*(PASS|FAIL|WARN)\s+(\S+)", self.output, re.M))
+
+    def log(self, job: str) -> str:
+        return "\n".join(line for line in self.output.splitlines() if line.startswith(job + " "))
+
+    def job_id(self, job: str) -> str:
+        """The CI_JOB_ID a job ran with (the templates print it)."""
+        found = re.search(r"GitLab job (\d+)", self.log(job))
+        assert found, self.output[-4000:]
+        return found.group(1)
+
+
+def start(repo: Path, state_dir: Path, *jobs: str, extra_args: str = "", **variables: str) -> Pipeline:
+    """gitlab-ci-local in shell-executor mode: the whole pipeline, or only ``jobs``."""
+    variables = {"DELIVERY_PROJECT_DIR": str(ROOT), "DELIVERY_ANSIBLE_BIN": str(VENV_BIN),
+                 "DELIVERY_EXTRA_ARGS": f"-e delivery_state_dir={state_dir} {extra_args}".strip(),
+                 "ANSIBLE_FORCE_COLOR": "false", "ANSIBLE_NOCOLOR": "true", **variables}
+    cmd = [str(GITLAB_CI_LOCAL), "--shell-executor-no-image", "--no-color",
+           "--max-job-name-padding", "0", *jobs]
+    for name, value in variables.items():
+        cmd += ["--variable", f"{name}={value}"]
+    proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")))
+    return Pipeline(proc, repo)
+
+
+def run(repo: Path, state_dir: Path, *jobs: str, **kwargs: Any) -> Pipeline:
+    return start(repo, state_dir, *jobs, **kwargs).wait()
+
+
+def release(env, version: str) -> dict[str, str]:
+    return {"DELIVERY_IMAGE": env["image"], "DELIVERY_VERSION": version}
+
+
+def share(weights: dict[str, int], pool: str) -> float:
+    return weights[pool] / sum(weights.values())
+
+
+def lock_holder(state_dir: Path) -> str | None:
+    """Who holds the deployment lock (a probe in check mode), or None."""
+    probe = module("progressive.delivery.deploy_lock", {"name": LOCK, "owner": "probe", "store_dir": str(state_dir)},
+                   check=True)
+    return (probe.get("after") or {}).get("owner") if probe.get("failed") else None
+
+
+def stable_tag(env) -> str | None:
+    registry, repo = env["image"].split("@")[0].split("/", 1)
+    return manifest_digest(registry, repo, "stable-kr")
+
+
+def test_deploy_freeze_refuses_the_deploy_and_changes_nothing(env, repo):
+    before = haproxy_weights(env["lab"])
+    pipeline = run(repo, env["state"], CI_DEPLOY_FREEZE="1", **release(env, V2))
+    assert pipeline.results() == {"deploy:lab": "FAIL", "auto-rollback:lab": "PASS"}, pipeline.output[-4000:]
+    deploy = pipeline.log("deploy:lab")
+    assert "deploys are frozen" in deploy and "DELIVERY_OVERRIDE_REASON" in deploy
+    assert "Nothing was locked or changed" in deploy
+    assert "no release in progress" in pipeline.log("auto-rollback:lab")
+    assert haproxy_weights(env["lab"]) == before
+    rec = record(env["state"])
+    assert rec["last"] is None and rec["current"] is None
+    assert lock_holder(env["state"]) is None
+
+
+def test_deploy_job_promotes_then_manual_rollback_job_goes_back(env, repo):
+    """A deploy job inside a freeze, overridden with a reason; then the manual rollback job (on_stop)."""
+    pipeline = run(repo, env["state"], CI_DEPLOY_FREEZE="1", DELIVERY_OVERRIDE_REASON="hotfix INC-1234",
+                   **release(env, V2))
+    assert pipeline.results() == {"deploy:lab": "PASS"}, pipeline.output[-6000:]  # no auto-rollback
+    job = pipeline.job_id("deploy:lab")
+    rec = record(env["state"])
+    last = rec["last"]
+    assert rec["current"] is None and rec["stable_pool"] == "green"
+    assert last["outcome"] == "promoted" and last["version"] == V2 and last["image"] == env["image"]
+    assert last["started_by"].endswith(f", CI job {job})"), last["started_by"]
+    assert last["override"]["reason"] == "hotfix INC-1234"
+    assert [window["name"] for window in last["override"]["windows"]] == ["gitlab-deploy-freeze"]
+    assert share(haproxy_weights(env["lab"]), "green") == 1.0
+    assert stable_tag(env) == env["image"].split("@")[1]
+    assert lock_holder(env["state"]) is None
+
+    rollback = run(repo, env["state"], "rollback:lab", DELIVERY_ROLLBACK_TO=env["image"],
+                   DELIVERY_ROLLBACK_VERSION=labmod.BLUE_VERSION, DELIVERY_ROLLBACK_REASON="e2e: back to blue")
+    assert rollback.results() == {"rollback:lab": "PASS"}, rollback.output[-6000:]
+    rec = record(env["state"])
+    assert rec["stable_pool"] == "blue" and rec["last"]["strategy"] == "rollback"
+    assert rec["last"]["version"] == labmod.BLUE_VERSION and rec["last"]["outcome"] == "promoted"
+    assert re.search(r"\(CI job \d+\)$", rec["last"]["started_by"]), rec["last"]["started_by"]
+    assert rec["last"]["started_by"] != last["started_by"]  # the rollback job's own id
+    assert share(haproxy_weights(env["lab"]), "blue") == 1.0
+    guard = module("progressive.delivery.qos_guard", {"name": LOCK, "store_dir": str(env["state"])})
+    assert guard["after"]["active"] and guard["after"]["reason"] == "e2e: back to blue"
+    assert env["traffic"].failed() == 0, env["traffic"].answers
+
+
+def test_bad_release_fails_the_deploy_job_and_auto_rollback_leaves_the_stable_pool(env, repo):
+    """The deploy rolled itself back: the auto-rollback job must not roll back further (to the bad release)."""
+    pipeline = run(repo, env["state"], extra_args=BAD, **release(env, V3))
+    assert pipeline.results() == {"deploy:lab": "FAIL", "auto-rollback:lab": "PASS"}, pipeline.output[-6000:]
+    assert "ROLLED BACK" in pipeline.log("deploy:lab")
+    assert "no release in progress" in pipeline.log("auto-rollback:lab")
+    rec = record(env["state"])
+    assert rec["current"] is None and rec["last"]["outcome"] == "rolled_back" and rec["last"]["version"] == V3
+    assert rec["last"]["started_by"].endswith(f", CI job {pipeline.job_id('deploy:lab')})")
+    assert [entry["strategy"] for entry in rec["record"]["history"]] == ["canary"]  # no rollback.yml release
+    assert share(haproxy_weights(env["lab"]), "blue") == 1.0
+    assert env["traffic"].failed(except_version=V3) == 0, env["traffic"].answers
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""
+
+
+def test_auto_rollback_job_rolls_back_a_deploy_job_that_died(env, repo):
+    pipeline = start(repo, env["state"], **release(env, V2))
+    deadline = time.monotonic() + 240
+    while True:  # until the release is in progress with requests on the candidate (step 1, 5 %)
+        assert time.monotonic() < deadline and pipeline.proc.poll() is None, "the deploy never reached step 1"
+        if record(env["state"])["current"] and haproxy_weights(env["lab"]).get("green", 0) > 0:
+            break
+        time.sleep(1)
+    playbooks = [pid for pid in descendants(pipeline.proc.pid) if "playbooks/deploy.yml" in cmdline(pid)
+                 and "ansible-playbook" in cmdline(pid)]
+    assert playbooks, "no ansible-playbook process under gitlab-ci-local"
+    victims = [pid for top in playbooks for pid in [top, *descendants(top)]]
+    for pid in victims:  # the job's ansible-playbook and its workers, as a lost runner or a job timeout would
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    pipeline.wait()
+    assert pipeline.results() == {"deploy:lab": "FAIL", "auto-rollback:lab": "PASS"}, pipeline.output[-6000:]
+    deploy_job = pipeline.job_id("deploy:lab")
+    assert "is still in progress: rolling it back" in pipeline.log("auto-rollback:lab")
+    rec = record(env["state"])
+    assert rec["current"] is None and rec["last"]["outcome"] == "rolled_back" and rec["last"]["version"] == V2
+    assert rec["last"]["started_by"].endswith(f", CI job {deploy_job})")
+    assert f"deploy job {deploy_job} failed halfway" in rec["last"]["reason"]
+    assert share(haproxy_weights(env["lab"]), "blue") == 1.0
+    assert lock_holder(env["state"]) is None  # the dead job's lock was given back
+    guard = module("progressive.delivery.qos_guard", {"name": LOCK, "store_dir": str(env["state"])})
+    assert guard["after"]["active"]
+
+
+def test_a_lock_held_by_a_cli_deploy_refuses_the_gitlab_deploy(env, repo):
+    """Across entry points: the deployment lock taken from a laptop stops the GitLab job, which names its holder."""
+    taken = module("progressive.delivery.deploy_lock", {"name": LOCK, "owner": "alice@laptop", "ttl": "1h",
+                                                        "store_dir": str(env["state"])})
+    assert taken.get("changed") and not taken.get("failed"), taken
+    before = haproxy_weights(env["lab"])
+    pipeline = run(repo, env["state"], **release(env, V2))
+    assert pipeline.results() == {"deploy:lab": "FAIL", "auto-rollback:lab": "PASS"}, pipeline.output[-6000:]
+    assert "alice@laptop" in pipeline.log("deploy:lab")
+    assert "no release in progress" in pipeline.log("auto-rollback:lab")
+    assert lock_holder(env["state"]) == "alice@laptop"
+    assert haproxy_weights(env["lab"]) == before
+    rec = record(env["state"])
+    assert rec["last"] is None and rec["current"] is None
+
+
+def test_the_example_gitlab_ci_yml_has_every_environments_jobs(tmp_path, gitlab_ci_local):
+    """ci/gitlab/example.gitlab-ci.yml as a project's .gitlab-ci.yml: valid (gitlab-ci-local checks GitLab's schema),
+    production deploys only from the default branch, and each deploy job with its auto-rollback job."""
+    path = tmp_path / "repo"
+    shutil.copytree(ROOT / "ci" / "gitlab", path / "ci" / "gitlab")
+    shutil.copy(ROOT / "ci" / "gitlab" / "example.gitlab-ci.yml", path / ".gitlab-ci.yml")
+    git = ["git", "-c", "user.name=e2e", "-c", "user.email=e2e@example.invalid", "-c", "init.defaultBranch=main"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "ci"]):
+        subprocess.run([*git, *args], cwd=path, check=True, capture_output=True)
+
+    def jobs(*variables: str) -> dict[str, list[str]]:
+        cmd = [str(GITLAB_CI_LOCAL), "--list-csv", "--no-color", "--ignore-predefined-vars", "CI_COMMIT_BRANCH"]
+        for variable in variables:
+            cmd += ["--variable", variable]
+        proc = subprocess.run(cmd, cwd=path, capture_output=True, text=True, check=False, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        rows = [line.split(";") for line in proc.stdout.splitlines() if line.count(";") >= 3]
+        return {row[0]: row for row in rows[1:]}
+
+    envs = ("stg-kr", "stg-jp", "prod-kr", "prod-jp")
+    without_release = jobs()
+    assert set(without_release) == {f"{job}:{env}" for env in envs for job in ("rollback", "status")}
+    on_main = jobs("DELIVERY_IMAGE=reg/app@sha256:0", "DELIVERY_VERSION=2026.12.1+2")
+    assert {f"{job}:{env}" for env in envs for job in ("deploy", "auto-rollback")} <= set(on_main)
+    on_branch = jobs("DELIVERY_IMAGE=reg/app@sha256:0", "DELIVERY_VERSION=2026.12.1+2", "CI_COMMIT_BRANCH=feature")
+    assert "deploy:stg-kr" in on_branch and "auto-rollback:stg-kr" in on_branch
+    assert "deploy:prod-kr" not in on_branch and "auto-rollback:prod-kr" not in on_branch
