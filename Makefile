@@ -7,6 +7,8 @@ LAB := $(PY) tests/lab/lab.py
 PYTEST := $(PY) -m pytest
 export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# e2e flows run on this many pytest-xdist workers; each worker after the first starts a lab of its own
+E2E_WORKERS ?= 2
 
 .PHONY: help deps lab-up lab-down lab-status lab-image demo test lint ruff yamllint ansible-lint sanity \
         unit integration molecule e2e build clean deploy rollback guard status release
@@ -98,7 +100,8 @@ molecule: deps
 	if [ "$$scenarios" -eq 0 ]; then echo "molecule: no scenarios yet"; else $(VENV)/bin/molecule test --all; fi
 
 e2e: deps
-	@if compgen -G "tests/e2e/test_*.py" >/dev/null; then $(PYTEST) --durations=12 tests/e2e; else echo "e2e: no tests yet"; fi
+	@if compgen -G "tests/e2e/test_*.py" >/dev/null; then \
+	  $(PYTEST) --durations=12 -n $(E2E_WORKERS) --dist worksteal tests/e2e; else echo "e2e: no tests yet"; fi
 
 build: deps
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path .build/dist

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -28,6 +30,24 @@ from tests.lab.traffic import Traffic
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
+#: `make e2e` runs two pytest-xdist workers; worker gwN (N > 0) starts a lab of its own, every port shifted by this
+#: much per worker, so two flows never share a pool, a router, a registry tag or a state store.
+WORKER_PORT_SHIFT = 2000
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point a second (third...) xdist worker at its own lab: LAB_<NAME>_PORT shifted, LAB_DIR suffixed.
+
+    The inventories and the lab read these variables, and every ansible-playbook a test starts inherits them. The
+    session fixture ``lab`` starts that lab and stops it at the end (unless LAB_KEEP is set).
+    """
+    worker = getattr(config, "workerinput", {}).get("workerid", "gw0")
+    index = int(worker.removeprefix("gw"))
+    if index == 0:
+        return
+    for name, port in labmod.ports().items():
+        os.environ[f"LAB_{name.upper()}_PORT"] = str(port + WORKER_PORT_SHIFT * index)
+    os.environ["LAB_DIR"] = f"{labmod.lab_dir()}-{worker}"
 
 
 @dataclass
@@ -51,6 +71,72 @@ def playbook(name: str, *extra: str, state_dir: Path, env: dict[str, str] | None
                            str(ROOT / "playbooks" / name), "-e", f"delivery_state_dir={state_dir}", *extra],
                           cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout, check=False)
     return Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+
+
+class Background:
+    """An ansible-playbook run in a process group of its own, its output read line by line as it comes."""
+
+    def __init__(self, name: str, *extra: str, state_dir: Path, inventory: Path = ROOT / "inventories" / "lab") -> None:
+        environment = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+                           ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory),
+             str(ROOT / "playbooks" / name), "-e", f"delivery_state_dir={state_dir}", *extra],
+            cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, text: str, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.output:
+                return
+            if self.proc.poll() is not None:
+                self._reader.join(5)
+                if text in self.output:
+                    return
+                raise AssertionError(f"the run ended (rc {self.proc.returncode}) before {text!r}:\n"
+                                     + self.output[-4000:])
+            time.sleep(0.1)
+        raise AssertionError(f"no {text!r} after {timeout}s:\n" + self.output[-4000:])
+
+    def kill_group(self) -> None:
+        """SIGKILL to the run's whole process group (ansible-playbook and its workers), as `kill -9 -PGID`."""
+        pgid = os.getpgid(self.proc.pid)
+        assert pgid == self.proc.pid  # start_new_session: the run leads a group of its own
+        os.killpg(pgid, signal.SIGKILL)
+        self.proc.wait(30)
+        self._reader.join(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # every worker of the group is gone too
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"processes of group {pgid} survived SIGKILL")
+
+    def wait(self, timeout: float = 600) -> Run:
+        self.proc.wait(timeout)
+        self._reader.join(10)
+        return Run(self.proc.returncode, self.output, "", time.monotonic() - self.started)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
 
 
 def module(name: str, args: dict[str, Any], *, check: bool = False) -> dict[str, Any]:

@@ -15,85 +15,17 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ROOT, VENV_BIN, Run, haproxy_weights, playbook, record
+from tests.e2e.conftest import Background, Run, haproxy_weights, playbook, record
 from tests.lab import lab as labmod
 
 pytestmark = pytest.mark.lab
 
 V1, V2, V3 = "2026.12.0+1", "2026.12.1+2", "2026.12.2+3"
-
-
-class Background:
-    """An ansible-playbook run in a process group of its own, its output read line by line as it comes."""
-
-    def __init__(self, name: str, *extra: str, state_dir: Path) -> None:
-        environment = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                           ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1")
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen(
-            [str(VENV_BIN / "ansible-playbook"), "-i", str(ROOT / "inventories" / "lab"),
-             str(ROOT / "playbooks" / name), "-e", f"delivery_state_dir={state_dir}", *extra],
-            cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_for(self, text: str, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.output:
-                return
-            if self.proc.poll() is not None:
-                self._reader.join(5)
-                if text in self.output:
-                    return
-                raise AssertionError(f"the run ended (rc {self.proc.returncode}) before {text!r}:\n"
-                                     + self.output[-4000:])
-            time.sleep(0.1)
-        raise AssertionError(f"no {text!r} after {timeout}s:\n" + self.output[-4000:])
-
-    def kill_group(self) -> None:
-        """SIGKILL to the run's whole process group (ansible-playbook and its workers), as `kill -9 -PGID`."""
-        pgid = os.getpgid(self.proc.pid)
-        assert pgid == self.proc.pid  # start_new_session: the run leads a group of its own
-        os.killpg(pgid, signal.SIGKILL)
-        self.proc.wait(30)
-        self._reader.join(10)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:  # every worker of the group is gone too
-            try:
-                os.killpg(pgid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"processes of group {pgid} survived SIGKILL")
-
-    def wait(self, timeout: float = 600) -> Run:
-        self.proc.wait(timeout)
-        self._reader.join(10)
-        return Run(self.proc.returncode, self.output, "", time.monotonic() - self.started)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
 
 
 def deploy_args(env, version: str, *extra: str) -> tuple[str, ...]:

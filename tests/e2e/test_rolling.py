@@ -12,6 +12,7 @@ release record, the QoS guard.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 import urllib.error
@@ -22,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Run, Traffic, image_digest_ref, manifest_digest, module, playbook
+from tests.e2e.conftest import Background, Run, Traffic, image_digest_ref, manifest_digest, module, playbook
 from tests.lab import lab as labmod
 
 pytestmark = pytest.mark.lab
@@ -199,3 +200,78 @@ def test_max_unavailable_other_than_0_is_refused_and_changes_nothing(web):
     rec = web_record(web["state"])
     assert rec["current"] is None and rec["last"] is None
     assert web["traffic"].failed() == 0
+
+
+def killed_mid_rolling(web) -> dict[str, dict[str, Any]]:
+    """deploy.yml (rolling, GOOD) started, SIGKILLed (its whole process group) once batch 2 replaces web2:
+    web1 is on the release, web2 in the middle of its replacement. Returns the instances before the kill."""
+    before = instances()
+    run = Background("deploy.yml", *ROLLING, "-e", "delivery_app=web", "-e", f"delivery_image={web['new']}",
+                     "-e", f"delivery_version={GOOD}", state_dir=web["state"])
+    try:
+        run.wait_for("Replace | run in the surge slot web2", timeout=240)
+        run.kill_group()
+    finally:
+        run.stop()
+    assert run.proc.returncode == -signal.SIGKILL
+    rec = web_record(web["state"])
+    assert rec["current"]["version"] == GOOD and [step["index"] for step in rec["current"]["steps"]] == [1]
+    return before
+
+
+def test_kill_9_mid_rolling_then_rollback_puts_every_instance_back(web):
+    killed_mid_rolling(web)
+    run = playbook("rollback.yml", "-e", "delivery_strategy=rolling", "-e", "delivery_app=web",
+                   "-e", f"delivery_rollback_to={web['old']}", "-e", f"delivery_rollback_version={labmod.WEB_VERSION}",
+                   "-e", "delivery_rollback_reason=e2e kill -9 mid-rolling", state_dir=web["state"])
+    web["traffic"].stop()
+    assert run.rc == 0, run.output[-5000:]
+    assert "rollback of web in lab-kr to " + labmod.WEB_VERSION in run.stdout
+    now = instances()
+    assert {name: i["image_id"] for name, i in now.items()} == dict.fromkeys(labmod.WEB_INSTANCES, web["old_id"])
+    assert {i["version"] for i in now.values()} == {labmod.WEB_VERSION}
+    assert surge_container() is None
+    assert web_weights(web["lab"]) == BASE_WEIGHTS
+    rec = web_record(web["state"])
+    assert rec["current"] is None
+    history = rec["record"]["history"]
+    # the killed release taken over (aborted), then the rollback, finished
+    assert [(entry["version"], entry["outcome"]) for entry in history] == [
+        (GOOD, "aborted"), (labmod.WEB_VERSION, "promoted")], history
+    assert history[-1]["strategy"] == "rollback"
+    assert rec["pools"][rec["stable_pool"]]["digest"] == "sha256:" + web["old"].split("@sha256:")[1]
+    status = guard(web, "status")
+    assert status.rc == 0 and "LOCKED" in status.stdout, status.output[-3000:]
+    screen = tier_status(web)
+    assert "state: ROLLED_BACK" in screen, screen
+    assert all(f"instance {name} answers version {labmod.WEB_VERSION}" in screen for name in labmod.WEB_INSTANCES)
+    traffic = web["traffic"]
+    assert traffic.failed() == 0, (traffic.answers, traffic.errors)
+
+
+def tier_status(web) -> str:
+    run = playbook("status.yml", "-e", "delivery_strategy=rolling", "-e", "delivery_app=web", state_dir=web["state"])
+    assert run.rc == 0, run.output[-3000:]
+    return run.stdout
+
+
+def test_kill_9_mid_rolling_then_rerun_continues(web):
+    killed_mid_rolling(web)
+    web1 = instances()["web1"]
+    assert web1["image_id"] == web["new_id"]  # replaced before the kill
+    run = rolling(web, GOOD)
+    web["traffic"].stop()
+    assert run.rc == 0, run.output[-5000:]
+    assert "resuming rolling release" in run.stdout
+    now = instances()
+    assert now["web1"]["id"] == web1["id"], "web1 was replaced again"
+    assert {name: i["image_id"] for name, i in now.items()} == dict.fromkeys(labmod.WEB_INSTANCES, web["new_id"])
+    assert {i["version"] for i in now.values()} == {GOOD}
+    assert surge_container() is None
+    assert web_weights(web["lab"]) == BASE_WEIGHTS
+    rec = web_record(web["state"])
+    assert rec["current"] is None and rec["last"]["outcome"] == "promoted" and rec["last"]["version"] == GOOD
+    screen = tier_status(web)
+    assert "state: HEALTHY" in screen and '"surge": 0' in screen.replace("\\", ""), screen
+    traffic = web["traffic"]
+    assert traffic.failed() == 0, (traffic.answers, traffic.errors)
