@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ROOT, VENV_BIN, haproxy_weights, manifest_digest, module, record
+from tests.e2e.conftest import ROOT, VENV_BIN, Background, haproxy_weights, manifest_digest, module, record
 from tests.lab import lab as labmod
 
 pytestmark = pytest.mark.lab
@@ -282,3 +282,27 @@ def test_the_example_gitlab_ci_yml_has_every_environments_jobs(tmp_path, gitlab_
     on_branch = jobs("DELIVERY_IMAGE=reg/app@sha256:0", "DELIVERY_VERSION=2026.12.1+2", "CI_COMMIT_BRANCH=feature")
     assert "deploy:stg-kr" in on_branch and "auto-rollback:stg-kr" in on_branch
     assert "deploy:prod-kr" not in on_branch and "auto-rollback:prod-kr" not in on_branch
+
+
+def test_gitlab_rollback_during_a_cli_deploy_takes_the_traffic_and_the_cli_deploy_stops(env, repo):
+    """Issue 12, across entry points: a deploy started from a laptop, a rollback job from GitLab in its middle."""
+    cli = Background("deploy.yml", "-e", f"delivery_image={env['image']}", "-e", f"delivery_version={V2}",
+                     "-e", "delivery_lock_owner=alice@laptop", state_dir=env["state"])
+    try:
+        cli.wait_for("analysis [step 2/4", timeout=240)
+        assert 0 < share(haproxy_weights(env["lab"]), "green") < 1  # the CLI deploy is shifting traffic
+        pipeline = run(repo, env["state"], "rollback:lab", DELIVERY_ROLLBACK_REASON="e2e GitLab during CLI")
+        assert pipeline.results() == {"rollback:lab": "PASS"}, pipeline.output[-4000:]
+        assert share(haproxy_weights(env["lab"]), "blue") == 1.0  # the traffic is back before the CLI run notices
+        finished = cli.wait(timeout=300)
+    finally:
+        cli.stop()
+    assert finished.rc != 0, finished.output[-4000:]
+    assert "already finished: rolled_back" in finished.output and "no longer current" in finished.output, \
+        finished.output[-4000:]
+    assert share(haproxy_weights(env["lab"]), "blue") == 1.0  # the CLI run left the rollback's traffic alone
+    rec = record(env["state"])
+    assert rec["current"] is None and rec["last"]["outcome"] == "rolled_back" and rec["last"]["version"] == V2
+    assert rec["last"]["reason"] == "e2e GitLab during CLI"
+    assert lock_holder(env["state"]) is None  # the CLI run released its lock on the way out
+    assert env["traffic"].failed() == 0, env["traffic"].answers

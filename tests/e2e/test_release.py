@@ -13,6 +13,7 @@ import subprocess
 import pytest
 
 from tests.e2e.conftest import ROOT, haproxy_weights, manifest_digest, playbook, record
+from tests.lab import lab as labmod
 
 pytestmark = pytest.mark.lab
 
@@ -49,13 +50,27 @@ def test_good_canary_is_promoted_and_tagged_without_a_failed_request(env):
     assert manifest_digest(registry, repo, "stable-kr") == env["image"].split("@")[1]
     assert env["traffic"].by_version().get(V2, 0) > 0
     assert env["traffic"].failed() == 0, env["traffic"].answers
+    # a rerun of the promoted release (an AWX retry, a CI job run twice) changes nothing
+    container = labmod.docker_inspect(labmod.container_name("blue"))["Id"]
+    again = deploy(env, V2)
+    assert again.rc == 0, again.output[-4000:]
+    assert "is already the stable release (pool green); nothing changed" in again.stdout
+    assert "analysis [" not in again.stdout and "Bake" not in again.stdout  # no step, no bake ran
+    assert record(env["state"])["record"]["history"] == rec["record"]["history"]
+    assert share(haproxy_weights(env["lab"]), "green") == 1.0
+    assert labmod.docker_inspect(labmod.container_name("blue"))["Id"] == container  # the other pool untouched
 
 
 def test_bad_canary_is_rolled_back_at_the_first_step(env):
     ok(deploy(env, V2))
-    run = deploy(env, V3, "-e", '{"delivery_app_env": {"APP_ERROR_RATE": "0.3"}}')
+    run = playbook("deploy.yml", "-e", f"delivery_image={env['image']}", "-e", f"delivery_version={V3}",
+                   "-e", '{"delivery_app_env": {"APP_ERROR_RATE": "0.3"}}', state_dir=env["state"],
+                   env={"ANSIBLE_SHOW_CUSTOM_STATS": "1"})
     assert run.rc != 0
     assert "ROLLED BACK" in run.output and "error_ratio" in run.output
+    # the artifacts an AWX workflow's failure branch gets (set_stats, shown as custom stats)
+    stats = run.stdout.split("CUSTOM STATS")[-1]
+    assert '"delivery_outcome": "rolled_back"' in stats and '"delivery_failed_environment": "lab-kr"' in stats, stats
     assert "analysis [step 2/4" not in run.stdout  # caught at 5 %, never shifted further
     rec = record(env["state"])
     assert rec["stable_pool"] == "green" and rec["current"] is None

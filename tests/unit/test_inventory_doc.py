@@ -17,7 +17,7 @@ SET_BY_ROLES = {"delivery_candidate_pool", "delivery_image_digest_ref", "deliver
                 "delivery_release_result",
                 # the deploy role's set_stats artifacts (the next node of an AWX workflow reads them; docs/awx.md)
                 "delivery_released_version", "delivery_released_digest", "delivery_released_environment",
-                "delivery_outcome"}
+                "delivery_outcome", "delivery_failure", "delivery_failed_environment"}
 
 
 def used_variables() -> dict[str, str]:
