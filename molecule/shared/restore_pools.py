@@ -7,11 +7,14 @@
                                        release deployed there, a pool made bad, not running) is started again;
                                        prints the pools it started ("none")
     python restore_pools.py --wait URL until the router at URL answers with both lab versions (30 s at most)
+    python restore_pools.py --web      the web tier as the lab starts it (web1-3 on the lab's image, no surge
+                                       container); prints the instances it started ("none")
 
 The HAProxy weights (128/128) are the playbook's (canary_shift). Run from the project directory."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 import urllib.error
@@ -37,9 +40,27 @@ def wait_for_both_versions(url: str, timeout: float = 30.0) -> int:
     return 1
 
 
+def restore_web() -> int:
+    """The web tier as the lab starts it: web1-3 on the lab's image and version, no surge container."""
+    ports = lab.ports()
+    subprocess.run(["docker", "rm", "-f", lab.container_name(lab.WEB_SURGE)], capture_output=True, check=False)
+    started = []
+    for name in lab.WEB_INSTANCES:
+        info = lab.docker_inspect(lab.container_name(name))
+        labels = (info or {}).get("Config", {}).get("Labels") or {}
+        if info and info["State"].get("Running") and labels.get("progressive.delivery.lab") == "1":
+            continue
+        lab.start_app(name, ports[lab.pool_key(name)], lab.WEB_VERSION, pool=name)
+        started.append(name)
+    print(" ".join(started) or "none")
+    return 0
+
+
 def main() -> int:
     if sys.argv[1:2] == ["--wait"]:
         return wait_for_both_versions(sys.argv[2])
+    if sys.argv[1:2] == ["--web"]:
+        return restore_web()
     ports = lab.ports()
     started = []
     for pool, version in (("blue", lab.BLUE_VERSION), ("green", lab.GREEN_VERSION)):
