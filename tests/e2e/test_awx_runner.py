@@ -108,6 +108,8 @@ def run_job(tmp_path: Path, playbook_name: str, extravars: dict[str, Any], *, jo
         # .build/ansible_collections/progressive/delivery symlink
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".build"),
+        # the copied inventory finds the lab by LAB_DIR (without it: <inventory>/../../.lab, inside this data dir)
+        "LAB_DIR": str(labmod.lab_dir()),
     }))
     shutil.copytree(inventory, private / "inventory")
     (private / "project").symlink_to(ROOT, target_is_directory=True)
