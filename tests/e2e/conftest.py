@@ -76,9 +76,10 @@ def playbook(name: str, *extra: str, state_dir: Path, env: dict[str, str] | None
 class Background:
     """An ansible-playbook run in a process group of its own, its output read line by line as it comes."""
 
-    def __init__(self, name: str, *extra: str, state_dir: Path, inventory: Path = ROOT / "inventories" / "lab") -> None:
+    def __init__(self, name: str, *extra: str, state_dir: Path, inventory: Path = ROOT / "inventories" / "lab",
+                 env: dict[str, str] | None = None) -> None:
         environment = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                           ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1")
+                           ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1", **(env or {}))
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory),
@@ -137,6 +138,30 @@ class Background:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(30)
+
+
+class Breakpoint:
+    """Holds a Background run before the ``hit``-th task whose name (as written, untemplated) starts with ``task``
+    (callback_plugins/breakpoint.py) until ``go()``: what another run does meanwhile happens exactly between that
+    task and the one before it."""
+
+    def __init__(self, directory: Path, task: str, hit: int = 1) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.dir = directory
+        self.env = {"ANSIBLE_CALLBACK_PLUGINS": str(Path(__file__).parent / "callback_plugins"),
+                    "ANSIBLE_CALLBACKS_ENABLED": "breakpoint", "BREAKPOINT_TASK": task,
+                    "BREAKPOINT_DIR": str(directory), "BREAKPOINT_HIT": str(hit)}
+
+    def wait_reached(self, run: Background, timeout: float = 240) -> str:
+        deadline = time.monotonic() + timeout
+        while not (self.dir / "reached").exists():
+            assert run.proc.poll() is None, "the run ended before the breakpoint:\n" + run.output[-4000:]
+            assert time.monotonic() < deadline, f"no breakpoint after {timeout}s:\n" + run.output[-4000:]
+            time.sleep(0.1)
+        return (self.dir / "reached").read_text()
+
+    def go(self) -> None:
+        (self.dir / "go").write_text("")
 
 
 def module(name: str, args: dict[str, Any], *, check: bool = False) -> dict[str, Any]:

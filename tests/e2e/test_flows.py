@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Background, Run, haproxy_weights, playbook, record
+from tests.e2e.conftest import Background, Breakpoint, Run, haproxy_weights, playbook, record
 from tests.lab import lab as labmod
 
 pytestmark = pytest.mark.lab
@@ -134,6 +134,37 @@ def test_kill_9_mid_canary_then_rerun_continues(env):
     assert share(haproxy_weights(env["lab"]), "green") == 1.0
     assert lock_holder(env["state"]) is None, f"lock of {owner} not released at the end"
     assert labmod.pool_status("green")["version"] == V2
+    assert env["traffic"].failed() == 0, env["traffic"].answers
+
+
+def test_a_rollback_between_a_deploys_check_and_its_shift_keeps_its_traffic(env):
+    """The race a GitLab rollback during a CLI deploy once lost: the deploy looked at the record (its release still
+    current), then a whole rollback ran, then the deploy's shift to 25 % went out. The deploy must look at the record
+    after its shift, put the rollback's traffic back and stop."""
+    breakpoint_ = Breakpoint(env["state"].parent / "breakpoint", "Shift to the candidate pool", hit=2)
+    run = Background("deploy.yml", *deploy_args(env, V2), state_dir=env["state"], env=breakpoint_.env)
+    try:
+        breakpoint_.wait_reached(run)  # step 2's check done, its shift not sent yet
+        assert record(env["state"])["current"]["id"] == release_id(env, V2)
+        rollback = playbook("rollback.yml", "-e", json.dumps({"delivery_rollback_reason": "e2e race"}),
+                            state_dir=env["state"])
+        assert rollback.rc == 0, rollback.output[-4000:]
+        assert share(haproxy_weights(env["lab"]), "blue") == 1.0
+        breakpoint_.go()
+        finished = run.wait(300)
+    finally:
+        run.stop()
+    assert finished.rc != 0, finished.output[-4000:]
+    stop = finished.output.split("TASK [progressive.delivery.canary : Stop when another run took the release over"
+                                 " at step 2]", 1)
+    assert len(stop) == 2 and "already finished: rolled_back (e2e race)" in stop[1].split("TASK [", 1)[0], \
+        finished.output[-4000:]  # noticed right after its shift, before any analysis of step 2
+    assert share(haproxy_weights(env["lab"]), "blue") == 1.0  # the deploy's late shift was undone
+    rec = record(env["state"])
+    assert rec["current"] is None and rec["last"]["id"] == release_id(env, V2)
+    assert rec["last"]["outcome"] == "rolled_back" and rec["last"]["reason"] == "e2e race"
+    assert [step["weight"] for step in rec["last"]["steps"]] == [5]  # step 2 was never recorded
+    assert lock_holder(env["state"]) is None  # the stopped deploy released its lock
     assert env["traffic"].failed() == 0, env["traffic"].answers
 
 
