@@ -8,10 +8,17 @@ Every ``interval`` it runs ``progressive.delivery.slo_check`` (through ``_execut
 ``fail_on_verdict: false``), requests the ``health_urls`` from the controller and inspects the ``containers`` with
 ``community.docker.docker_container_info``; the folding (Argo Rollouts semantics), the progress lines and the
 explanations live in ``plugins/plugin_utils/_analysis.py``. Documentation: ``plugins/modules/analysis.py``.
+
+With ``hold``, a passing analysis goes on observing, in slices of ``hold.poll_interval``, until the approval gate
+``hold.gate`` opens (looked at between slices with ``progressive.delivery.approval`` ``state=status``, the wait
+loop of ``module_utils/_approval.py`` with the slices as its sleep): the candidate keeps its weight and stays
+guarded while people decide. A slice that does not pass ends the hold with that slice's verdict; no approval
+within ``hold.timeout`` fails the task with ``hold.decision=timed_out``.
 """
 from __future__ import annotations
 
 import collections
+import dataclasses
 import threading
 import time
 import urllib.error
@@ -21,8 +28,15 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.urls import open_url
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
+from ansible_collections.progressive.delivery.plugins.module_utils._approval import approvals_text
+from ansible_collections.progressive.delivery.plugins.module_utils._approval import wait as wait_for_gate
 from ansible_collections.progressive.delivery.plugins.module_utils._result import option_in_validation_error
-from ansible_collections.progressive.delivery.plugins.module_utils._time import format_time, option_duration
+from ansible_collections.progressive.delivery.plugins.module_utils._state_store import STATE_OPTIONS
+from ansible_collections.progressive.delivery.plugins.module_utils._time import (
+    format_remaining,
+    format_time,
+    option_duration,
+)
 from ansible_collections.progressive.delivery.plugins.plugin_utils._analysis import (
     PASS,
     AnalysisConfig,
@@ -40,6 +54,7 @@ display = Display()
 
 SLO_CHECK = "progressive.delivery.slo_check"
 DOCKER_INFO = "community.docker.docker_container_info"
+APPROVAL = "progressive.delivery.approval"
 
 PROMETHEUS_OPTIONS: dict[str, dict[str, Any]] = {
     "bearer_token": {"type": "str", "no_log": True},
@@ -76,6 +91,14 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
         "rate": {"type": "float", "default": 10.0},
         "timeout": {"type": "float", "default": 5.0},
     }},
+    "hold": {"type": "dict", "options": {
+        "gate": {"type": "str", "required": True},
+        "approvers": {"type": "list", "elements": "str", "default": []},
+        "quorum": {"type": "int", "default": 1},
+        "timeout": {"type": "raw", "default": "1h"},
+        "poll_interval": {"type": "raw", "default": "15s"},
+    }},
+    **STATE_OPTIONS,
 }
 
 #: slo_check options that the action takes inside ``prometheus`` (a failure naming one names ``prometheus``).
@@ -115,6 +138,18 @@ def validate(args: dict[str, Any]) -> dict[str, Any]:
         params["health_timeout"] = option_duration("health_timeout", params["health_timeout"])
     except ValueError as exc:
         raise OptionFailure(str(exc), "health_timeout") from None
+    if params["hold"]:
+        hold = params["hold"]
+        for option in ("timeout", "poll_interval"):
+            try:
+                hold[option] = option_duration(f"hold.{option}", hold[option])
+            except ValueError as exc:
+                raise OptionFailure(str(exc), "hold") from None
+        if not hold["gate"].strip() or hold["quorum"] < 1:
+            raise OptionFailure(f"option hold: needs a gate name and a quorum >= 1, got gate={hold['gate']!r}"
+                                f" quorum={hold['quorum']}", "hold")
+        if params["state_backend"] == "postgres" and not params["state_dsn"]:
+            raise OptionFailure("option state_dsn is required with state_backend=postgres", "state_dsn")
     return params
 
 
@@ -139,6 +174,8 @@ class ActionModule(ActionBase):
                 load = _Load(**params["load"])
                 load.start()
             analysis = run_analysis(config, poller.measure, time.monotonic, time.sleep, display.display)
+            held = _Hold(self, params, config, poller, task_vars).run() if params["hold"] and \
+                analysis.verdict == PASS else None
         except OptionFailure as exc:
             result.update(failed=True, changed=False, msg=exc.msg, **exc.result)
             if exc.option:
@@ -150,11 +187,85 @@ class ActionModule(ActionBase):
                 result["load"] = load.summary()
             self._remove_tmp_path(self._connection._shell.tmpdir)
         result.update(analysis.result())
+        if held is not None:
+            result.update(held)
         if poller.warnings:
             result["warnings"] = poller.warnings
-        if params["fail_on_verdict"] and analysis.verdict != PASS:
+        timed_out = held is not None and held["hold"]["decision"] == "timed_out"
+        if params["fail_on_verdict"] and (result["verdict"] != PASS or timed_out):
             result["failed"] = True
         return result
+
+
+class _SliceFailed(Exception):
+    def __init__(self, analysis: Any) -> None:
+        super().__init__(analysis.message())
+        self.analysis = analysis
+
+
+class _Hold:
+    """After a passing analysis: observe on, slice by slice, until the approval gate opens or the hold times out."""
+
+    def __init__(self, action: ActionModule, params: dict[str, Any], config: AnalysisConfig, poller: _Poller,
+                 task_vars: dict[str, Any]) -> None:
+        self.action, self.params, self.config, self.poller, self.task_vars = action, params, config, poller, task_vars
+        self.hold = params["hold"]
+        self.slices: list[Any] = []
+        self.status_args = {"name": self.hold["gate"], "state": "status", "approvers": self.hold["approvers"],
+                            "quorum": self.hold["quorum"],
+                            **{key: params[key] for key in STATE_OPTIONS if params[key] is not None}}
+
+    def read(self) -> dict[str, Any]:
+        answer = self.action._execute_module(module_name=APPROVAL, module_args=self.status_args,
+                                             task_vars=self.task_vars)
+        if answer.get("failed"):
+            raise OptionFailure(f"approval gate {self.hold['gate']!r}: {answer.get('msg')}",
+                                answer.get("option") or "hold")
+        return answer["after"]
+
+    def observe(self, seconds: float) -> None:
+        """The wait loop's sleep: an analysis slice of ``seconds`` (a plain sleep when shorter than an interval)."""
+        if seconds < self.config.interval:
+            time.sleep(seconds)
+            return
+        label = f"{self.config.label}, holding" if self.config.label else "holding"
+        config = dataclasses.replace(self.config, duration=seconds, max_duration=seconds, label=label)
+        analysis = run_analysis(config, self.poller.measure, time.monotonic, time.sleep, display.display)
+        self.slices.append(analysis)
+        if analysis.verdict != PASS:
+            raise _SliceFailed(analysis)
+
+    def run(self) -> dict[str, Any]:
+        hold, gate = self.hold, self.hold["gate"]
+        poll = max(hold["poll_interval"], self.config.interval)
+        started = time.monotonic()
+        try:
+            outcome = wait_for_gate(self.read, hold["timeout"], poll, self.config.progress_every or poll,
+                                    report=display.display, clock=time.monotonic, sleep=self.observe)
+        except _SliceFailed as failed:
+            shaped = failed.analysis.result()
+            waited = time.monotonic() - started
+            shaped["msg"] = (f"while holding for approval gate {gate!r} ({format_remaining(waited)} in):"
+                             f" {shaped['msg']}")
+            return {**shaped, "hold": self._summary("failed", waited, None)}
+        view = outcome.view
+        if outcome.timed_out:
+            return {"msg": f"approval gate {gate!r} timed out after {format_remaining(hold['timeout'])} (the"
+                           f" candidate was observed meanwhile, {self._polls()} polls, all passing):"
+                           f" {len(view['approved_by'])} of {view['quorum']} approvals; {approvals_text(view)}",
+                    "hold": self._summary("timed_out", outcome.waited, view)}
+        line = f"approval gate {gate!r} is approved by {', '.join(view['approved_by'])}"
+        if outcome.waited >= 1:
+            display.display(line)
+        return {"hold": self._summary("open", outcome.waited, view)}
+
+    def _polls(self) -> int:
+        return sum(len(analysis.measurements) for analysis in self.slices)
+
+    def _summary(self, decision: str, waited: float, view: dict[str, Any] | None) -> dict[str, Any]:
+        return {"gate": self.hold["gate"], "decision": decision, "waited": round(waited, 3),
+                "approved_by": list((view or {}).get("approved_by", [])), "polls": self._polls(),
+                "slices": len(self.slices)}
 
 
 class _Load:

@@ -5,7 +5,7 @@
 """Filters the release roles use: durations in seconds, and a failing indicator explained in one line.
 
 Documented in duration_seconds.yml, explain_indicator.yml, release_line.yml, pool_line.yml,
-release_inventory.yml and shift_args.yml next to this file.
+release_inventory.yml, shift_args.yml and approval_spec.yml next to this file.
 """
 from __future__ import annotations
 
@@ -129,32 +129,82 @@ SHIFT_ROUTER_OPTIONS = ("haproxy_socket", "backend", "haproxy_state_file", "upst
                         "kubeconfig", "context")
 
 
+def _servers(role: str, value: Any) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or \
+            not all(isinstance(name, str) and name for name in value):
+        raise AnsibleFilterError(f"shift_args: without pools, {role} must be a list of server names, got {value!r}")
+    return list(value)
+
+
 def shift_args(router_options: Any, router: Any, pools: Any, stable: Any, canary: Any, weight: Any) -> dict[str, Any]:
     """The arguments of one ``canary_shift``: ``weight`` percent on pool ``canary``'s servers, the rest on pool
-    ``stable``'s, through ``router`` with its options (only those canary_shift takes, as given)."""
+    ``stable``'s, through ``router`` with its options (only those canary_shift takes, as given).
+
+    With ``pools`` ``None``, ``stable`` and ``canary`` are lists of server names (a rolling tier's instances and
+    surge slot); a mapping ``weight`` is an explicit per-server weight map (canary_shift's ``weights``)."""
     if router_options is None:
         router_options = {}
     if not isinstance(router_options, Mapping):
         raise AnsibleFilterError("shift_args: the router options must be a mapping, got"
                                  f" {type(router_options).__name__}")
-    if not isinstance(pools, Mapping):
+    members = {}
+    if pools is None:
+        members = {"stable": _servers("stable", stable), "canary": _servers("canary", canary)}
+    elif not isinstance(pools, Mapping):
         raise AnsibleFilterError(f"shift_args: pools must map pool names to {{servers: [...]}}, got"
                                  f" {type(pools).__name__}")
-    members = {}
-    for role, pool in (("stable", stable), ("canary", canary)):
-        entry = pools.get(pool)
-        if not isinstance(entry, Mapping) or "servers" not in entry:
-            raise AnsibleFilterError(f"shift_args: {role} pool {pool!r} is not one of the pools"
-                                     f" ({', '.join(map(str, pools))}) with servers")
-        members[role] = entry["servers"]
-    try:
-        percent = int(weight)
-    except (TypeError, ValueError):
-        raise AnsibleFilterError(f"shift_args: weight must be a whole percentage, got {weight!r}") from None
-    args: dict[str, Any] = {"router": router, "stable": members["stable"], "canary": members["canary"],
-                            "weight": percent}
+    else:
+        for role, pool in (("stable", stable), ("canary", canary)):
+            entry = pools.get(pool)
+            if not isinstance(entry, Mapping) or "servers" not in entry:
+                raise AnsibleFilterError(f"shift_args: {role} pool {pool!r} is not one of the pools"
+                                         f" ({', '.join(map(str, pools))}) with servers")
+            members[role] = entry["servers"]
+    args: dict[str, Any] = {"router": router, "stable": members["stable"], "canary": members["canary"]}
+    if isinstance(weight, Mapping):
+        args["weights"] = dict(weight)
+    else:
+        try:
+            args["weight"] = int(weight)
+        except (TypeError, ValueError):
+            raise AnsibleFilterError(f"shift_args: weight must be a whole percentage or a weight map, got"
+                                     f" {weight!r}") from None
     args.update({key: router_options[key] for key in SHIFT_ROUTER_OPTIONS if key in router_options})
     return args
+
+
+APPROVAL_KEYS = ("approvers", "quorum", "timeout")
+
+
+def approval_spec(value: Any) -> dict[str, Any]:
+    """A canary step's ``approval`` as the gate options: ``{}`` for none (missing, ``null``, ``false``, ``{}``),
+    the defaults for ``true``, a checked mapping otherwise. Bad input names ``canary_steps[].approval``."""
+    where = "canary_steps[].approval"
+    if value is None or value is False or (isinstance(value, Mapping) and not value):
+        return {}
+    if value is True:
+        return {"approvers": [], "quorum": 1, "timeout": "1h"}
+    if not isinstance(value, Mapping):
+        raise AnsibleFilterError(f"{where}: true, or a mapping with keys {', '.join(APPROVAL_KEYS)}, got {value!r}")
+    unknown = sorted(set(value) - set(APPROVAL_KEYS))
+    if unknown:
+        raise AnsibleFilterError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}; allowed:"
+                                 f" {', '.join(APPROVAL_KEYS)}")
+    approvers = value.get("approvers") or []
+    if isinstance(approvers, str) or not isinstance(approvers, (list, tuple)) or \
+            not all(isinstance(name, str) and name.strip() for name in approvers):
+        raise AnsibleFilterError(f"{where}.approvers: a list of names, got {approvers!r}")
+    quorum = value.get("quorum", 1)
+    if isinstance(quorum, bool) or not str(quorum).isdigit() or int(quorum) < 1 or \
+            (approvers and int(quorum) > len(set(approvers))):
+        raise AnsibleFilterError(f"{where}.quorum: a whole number from 1 to the number of approvers"
+                                 f" ({len(set(approvers)) or 'any'}), got {quorum!r}")
+    timeout = value.get("timeout", "1h")
+    try:
+        option_duration("timeout", timeout)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"{where}.timeout: {exc}") from None
+    return {"approvers": list(approvers), "quorum": int(quorum), "timeout": timeout}
 
 
 class FilterModule:
@@ -163,4 +213,4 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"duration_seconds": duration_seconds, "explain_indicator": explain_indicator,
                 "release_line": release_line, "pool_line": pool_line, "release_inventory": release_inventory,
-                "shift_args": shift_args}
+                "shift_args": shift_args, "approval_spec": approval_spec}

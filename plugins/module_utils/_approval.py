@@ -190,7 +190,7 @@ def gate_view(gate: str, record: Record | None, allowed: Sequence[str], quorum: 
             "ignored": counted.ignored, "approvals": list((record or {}).get("approvals", []))}
 
 
-def _who(view: Mapping[str, Any]) -> str:
+def approvals_text(view: Mapping[str, Any]) -> str:
     approved = ", ".join(view["approved_by"]) or "nobody yet"
     may = ", ".join(view["pending"]) if view["approvers"] else "anyone"
     ignored = f"; not counted (not allowed): {', '.join(view['ignored'])}" if view["ignored"] else ""
@@ -200,12 +200,13 @@ def _who(view: Mapping[str, Any]) -> str:
 def progress_line(view: Mapping[str, Any], remaining: float) -> str:
     """One line of the waiting run: the gate, the quorum, who approved so far, who may approve, the time left."""
     return (f"waiting for approval gate {view['name']!r}: {len(view['approved_by'])} of {view['quorum']} approvals"
-            f" (quorum {view['quorum']}); {_who(view)}; {format_remaining(remaining)} left")
+            f" (quorum {view['quorum']}); {approvals_text(view)}; {format_remaining(remaining)} left")
 
 
 def timeout_message(view: Mapping[str, Any], timeout: float) -> str:
     return (f"approval gate {view['name']!r} timed out after {format_remaining(timeout)}:"
-            f" {len(view['approved_by'])} of {view['quorum']} approvals (quorum {view['quorum']}); {_who(view)}."
+            f" {len(view['approved_by'])} of {view['quorum']} approvals (quorum {view['quorum']});"
+            f" {approvals_text(view)}."
             " Nothing was changed. Approve it (playbooks/promote.yml -e delivery_approve=GATE, an AWX approval"
             " node or a GitLab manual job) and run again")
 

@@ -31,12 +31,17 @@ description:
     C(analysis [step 2/4 25%] 12s/30s (18s left): error_ratio 0.000 <= 0.01 pass, health ok -> pass)."
   - Explains every failure in RV(failing) and RV(msg). An indicator comes with its query, bounds and measured
     values. A health URL comes with its HTTP status, and a container with its restart count and health.
+  - "With O(hold), a passing analysis goes on observing until an approval gate opens (a release that waits for
+    people before its next step, C(docs/approvals.md)): in slices of O(hold.poll_interval), each judged as the step
+    was, with the gate looked at between slices through M(progressive.delivery.approval). The candidate keeps its
+    weight and stays guarded while people decide; a slice that does not pass ends the analysis with its verdict."
   - Read-only; never reports a change.
 author: progressive.delivery maintainers (@progressive-delivery)
 extends_documentation_fragment:
   - action_common_attributes
   - action_common_attributes.conn
   - action_common_attributes.flow
+  - progressive.delivery._state_store
 attributes:
   action:
     support: full
@@ -198,6 +203,47 @@ options:
     description: Text shown in brackets on every progress line, for example V(step 2/4 25%).
     type: str
     default: ""
+  hold:
+    description:
+      - After a passing O(duration), hold the step at its weight, observed, until the approval gate O(hold.gate)
+        has its quorum, or fail after O(hold.timeout). The gate is the one M(progressive.delivery.approval)
+        records and C(playbooks/promote.yml -e delivery_approve=GATE) approves; it lives in the state store
+        (O(store_dir), O(state_backend), O(state_dsn), which only this option uses).
+      - The observation goes on in slices of O(hold.poll_interval) with this task's indicators, checks, interval
+        and limits. The first slice that does not pass ends the analysis with that slice's verdict and explanation
+        (RV(msg) starts with C(while holding for approval gate)); RV(hold.decision) is then V(failed).
+      - No quorum within O(hold.timeout) ends the hold with RV(hold.decision) V(timed_out); RV(verdict) stays the
+        observation's V(pass) and RV(msg) says which gate timed out. The task fails, unless O(fail_on_verdict=false)
+        (then branch on RV(hold.decision), as the canary role does).
+      - Approvals given before the hold count; an approved gate ends the hold at once.
+      - The action group C(group/progressive.delivery.state) includes this action, so a play's C(module_defaults)
+        for that group give it the store's backend and DSN.
+    type: dict
+    version_added: 0.3.0
+    suboptions:
+      gate:
+        description: The gate's name, for example V(prod-kr/shop 2026.12.1+3 at 50%).
+        type: str
+        required: true
+      approvers:
+        description: Who may approve; empty means anyone (as O(progressive.delivery.approval#module:approvers)).
+        type: list
+        elements: str
+        default: []
+      quorum:
+        description: How many different approvers the gate needs.
+        type: int
+        default: 1
+      timeout:
+        description: How long the step holds for the quorum, a duration such as V(4h).
+        type: raw
+        default: 1h
+      poll_interval:
+        description:
+          - The length of one observation slice, and so how often the gate is looked at, a duration. At least
+            O(interval).
+        type: raw
+        default: 15s
   fail_on_verdict:
     description:
       - When V(true), the task fails unless the verdict is V(pass). Missing data is never a pass, so an
@@ -246,6 +292,34 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+hold:
+  description: What the hold did, with O(hold) and a passing analysis.
+  returned: when O(hold) is set and the analysis of O(duration) passed
+  type: dict
+  contains:
+    gate:
+      description: The gate's name.
+      type: str
+    decision:
+      description: V(open) (approved; the step may go on), V(timed_out) (no quorum in time) or V(failed) (an
+        observation slice did not pass; RV(verdict) and RV(msg) say why), as M(progressive.delivery.approval)'s
+        C(decision).
+      type: str
+    waited:
+      description: Seconds held.
+      type: float
+    approved_by:
+      description: The approvers counted when the hold ended.
+      type: list
+      elements: str
+    polls:
+      description: Measurements taken while holding.
+      type: int
+    slices:
+      description: Observation slices run while holding.
+      type: int
+  sample: {"gate": "prod-kr/shop 2026.12.1+3 at 50%", "decision": "open", "waited": 1834.2,
+           "approved_by": ["alice"], "polls": 367, "slices": 123}
 load:
   description: What O(load) sent and what answered (HTTP status or error -> count).
   returned: when O(load) is set

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ansible_collections.progressive.delivery.plugins.module_utils._approval import ApprovalGate
+from ansible_collections.progressive.delivery.plugins.module_utils._state_store import open_store
 
 from tests.e2e.conftest import ROOT, VENV_BIN, Background, haproxy_weights, manifest_digest, module, record
 from tests.lab import lab as labmod
@@ -76,8 +78,10 @@ class Pipeline:
         return self
 
     def results(self) -> dict[str, str]:
-        """job -> PASS | FAIL (the summary gitlab-ci-local prints at the end)."""
-        return dict((job, verdict) for verdict, job in re.findall(r"^\s*(PASS|FAIL|WARN)\s+(\S+)", self.output, re.M))
+        """job -> PASS | FAIL | WARN (the summary gitlab-ci-local prints at the end; jobs are named <job>:<env>, which
+        keeps out its own warnings, such as "WARN  Avoid overriding predefined variables")."""
+        found = re.findall(r"^\s*(PASS|FAIL|WARN)\s+(\S+:\S+)", self.output, re.M)
+        return {job: verdict for verdict, job in found}
 
     def log(self, job: str) -> str:
         return "\n".join(line for line in self.output.splitlines() if line.startswith(job + " "))
@@ -276,7 +280,7 @@ def test_the_example_gitlab_ci_yml_has_every_environments_jobs(tmp_path, gitlab_
 
     envs = ("stg-kr", "stg-jp", "prod-kr", "prod-jp")
     without_release = jobs()
-    assert set(without_release) == {f"{job}:{env}" for env in envs for job in ("rollback", "status")}
+    assert set(without_release) == {f"{job}:{env}" for env in envs for job in ("rollback", "status", "approve")}
     on_main = jobs("DELIVERY_IMAGE=reg/app@sha256:0", "DELIVERY_VERSION=2026.12.1+2")
     assert {f"{job}:{env}" for env in envs for job in ("deploy", "auto-rollback")} <= set(on_main)
     on_branch = jobs("DELIVERY_IMAGE=reg/app@sha256:0", "DELIVERY_VERSION=2026.12.1+2", "CI_COMMIT_BRANCH=feature")
@@ -311,3 +315,29 @@ def test_gitlab_rollback_during_a_cli_deploy_takes_the_traffic_and_the_cli_deplo
     assert rec["last"]["reason"] == "e2e GitLab during CLI"
     assert lock_holder(env["state"]) is None  # the CLI run released its lock on the way out
     assert env["traffic"].failed() == 0, env["traffic"].answers
+
+
+def test_approve_job_records_the_gitlab_user_as_approver(repo, tmp_path):
+    """The manual approve job: a named gate (a canary step's), the environment's own gate by default, and a clear
+    failure without either. The state store is the only thing it touches."""
+    state = tmp_path / "state"
+
+    def gate(name: str) -> dict[str, Any]:
+        return ApprovalGate(open_store("approval", "file", str(state), None), name, [], 1).view()
+
+    step_gate = f"lab-kr/demo {V2} at 50%"
+    pipeline = run(repo, state, "approve:lab", DELIVERY_APPROVE=step_gate, GITLAB_USER_LOGIN="carol",
+                   DELIVERY_APPROVAL_COMMENT="CHG-1")
+    assert pipeline.results() == {"approve:lab": "PASS"}, pipeline.output[-4000:]
+    view = gate(step_gate)
+    assert view["approved"] and view["approved_by"] == ["carol"], view
+    (approval,) = view["approvals"]
+    assert approval["by"].startswith("carol") and "CI job" in approval["by"] and approval["comment"] == "CHG-1"
+
+    pipeline = run(repo, state, "approve:lab", DELIVERY_VERSION=V3, GITLAB_USER_LOGIN="dave")
+    assert pipeline.results() == {"approve:lab": "PASS"}, pipeline.output[-4000:]
+    assert gate(f"lab-kr/demo {V3}")["approved_by"] == ["dave"]
+
+    pipeline = run(repo, state, "approve:lab")
+    assert pipeline.results() == {"approve:lab": "WARN"}, pipeline.output[-4000:]  # allow_failure: a manual job
+    assert "set DELIVERY_APPROVE to the gate" in pipeline.output

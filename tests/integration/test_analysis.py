@@ -12,7 +12,9 @@ while it runs (so the progress lines are timestamped as they arrive) and saves t
 * ``idle``: no traffic -> inconclusive after the (extended) duration, never pass;
 * ``sick``: its /healthz answers 503 -> fail naming the URL;
 * ``crashing``: a healthy app whose process dies during the analysis and is restarted by Docker -> fail naming
-  the container.
+  the container;
+* ``hold``: a passing step holds, observed, for an approval gate in a file state store: opened by an approval
+  given from this process while it holds, timed out, or ended by a crash of the app while it holds.
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ansible_collections.progressive.delivery.plugins.module_utils._approval import ApprovalGate
+from ansible_collections.progressive.delivery.plugins.module_utils._state_store import open_store
 
 from tests.integration.prom_helpers import VENV_BIN, DemoApps, Traffic, ansible_env, prom_query, wait_for
 from tests.lab import lab as labmod
@@ -190,19 +194,25 @@ def test_a_health_url_answering_503_fails_naming_the_url(scenario, tmp_path):
     assert run.progress[-1][1] == result["msg"]
 
 
-def test_a_container_that_crashes_during_the_analysis_fails_naming_it(scenario, tmp_path):
-    app = scenario.app("crashing")
-    name = labmod.container_name(app.pool)
+def crash_on(app, prefix: str) -> tuple[threading.Event, Callable[[str], None]]:
+    """An ``on_line`` that crashes ``app`` once, at the first output line starting with ``prefix``: its process
+    exits (as a crash would) and Docker's restart policy starts it again."""
     subprocess.run(["docker", "update", "--restart", "always", app.cid], check=True, capture_output=True)
     crashed = threading.Event()
 
     def crash(line: str) -> None:
-        if line.startswith("analysis") and not crashed.is_set():
+        if line.startswith(prefix) and not crashed.is_set():
             crashed.set()
-            # the app's process exits (as a crash would) and Docker's restart policy starts it again
             subprocess.run(["docker", "exec", app.cid, "/usr/bin/python3", "-c",
                             "import os, signal; os.kill(1, signal.SIGTERM)"], check=False, capture_output=True)
 
+    return crashed, crash
+
+
+def test_a_container_that_crashes_during_the_analysis_fails_naming_it(scenario, tmp_path):
+    app = scenario.app("crashing")
+    name = labmod.container_name(app.pool)
+    crashed, crash = crash_on(app, "analysis")
     run = run_live(scenario.args("crashing", duration="20s", containers=[name], progress_interval=0), tmp_path,
                    on_line=crash)
     result = run.result
@@ -224,3 +234,66 @@ def test_bad_options_fail_naming_the_option(scenario, tmp_path):
     run = run_live({"prometheus_url": scenario.url, "slis": bad_query, "duration": "5s", "interval": "1s"}, tmp_path)
     assert run.result["failed"] is True and run.result["option"] == "slis"
     assert run.result["msg"].startswith("slo_check failed at poll 1: ")
+
+
+def hold_args(scenario, key: str, store: Path, **hold: Any) -> dict[str, Any]:
+    return scenario.args(key, duration="3s", progress_interval="2s", store_dir=str(store),
+                         containers=[labmod.container_name(scenario.app(key).pool)],
+                         hold={"gate": f"lab/analysis {key} at 50%", "poll_interval": "2s", **hold})
+
+
+def test_a_passing_step_holds_observed_until_its_approval_gate_opens(scenario, tmp_path):
+    store = tmp_path / "state"
+    gate = "lab/analysis healthy at 50%"
+    approved = threading.Event()
+
+    def approve_while_it_holds(line: str) -> None:
+        if "holding" in line and line.startswith("analysis") and not approved.is_set():
+            approved.set()
+            outcome = ApprovalGate(open_store("approval", "file", str(store), None), gate, ["alice", "bob"], 1) \
+                .approve("alice@laptop", "looks good at 25 %")
+            assert outcome.decision == "approved"
+
+    run = run_live(hold_args(scenario, "healthy", store, approvers=["alice", "bob"], timeout="60s"), tmp_path,
+                   on_line=approve_while_it_holds)
+    result = run.result
+    assert approved.is_set(), run.lines
+    assert result["verdict"] == "pass" and not result.get("failed"), result["msg"]
+    hold = result["hold"]
+    assert hold["gate"] == gate and hold["decision"] == "open" and hold["approved_by"] == ["alice"]
+    assert hold["polls"] >= 1 and hold["slices"] >= 1 and hold["waited"] >= 1
+    text = "\n".join(line for _at, line in run.lines)
+    assert f"waiting for approval gate {gate!r}: 0 of 1 approvals" in text and "may approve: alice, bob" in text
+    assert "analysis [healthy step 1/1, holding]" in text and f"approval gate {gate!r} is approved by alice" in text
+
+
+def test_a_hold_without_approval_times_out_and_fails(scenario, tmp_path):
+    args = hold_args(scenario, "healthy", tmp_path / "state", timeout="5s", quorum=1)
+    args["fail_on_verdict"] = True  # (the canary role sets false and branches on hold.decision)
+    run = run_live(args, tmp_path)
+    result = run.result
+    assert result["hold"]["decision"] == "timed_out" and result["hold"]["approved_by"] == []
+    assert result["verdict"] == "pass"  # what was observed passed; the step was not approved
+    assert result["failed"] is True
+    assert "approval gate 'lab/analysis healthy at 50%' timed out after 5s" in result["msg"], result["msg"]
+    assert result["hold"]["polls"] >= 2, "observed while it waited"
+
+
+def test_a_crash_while_holding_ends_the_hold_with_the_failure(scenario, tmp_path):
+    crashed, crash_while_it_holds = crash_on(scenario.app("crashing"), "waiting for approval gate")
+    args = hold_args(scenario, "crashing", tmp_path / "state", timeout="60s")
+    args["fail_on_verdict"] = True
+    run = run_live(args, tmp_path, on_line=crash_while_it_holds)
+    result = run.result
+    assert crashed.is_set()
+    assert result["failed"] is True and result["verdict"] == "fail", result["msg"]
+    assert result["hold"]["decision"] == "failed" and result["hold"]["waited"] < 30
+    assert result["msg"].startswith("while holding for approval gate 'lab/analysis crashing at 50%'"), result["msg"]
+    assert "restarted" in result["msg"]
+
+
+def test_a_bad_hold_fails_naming_the_option(scenario, tmp_path):
+    args = hold_args(scenario, "healthy", tmp_path / "state", timeout="later")
+    run = run_live(args, tmp_path)
+    assert run.result["failed"] is True and run.result["option"] == "hold"
+    assert "hold.timeout" in run.result["msg"]

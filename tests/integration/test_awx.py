@@ -113,13 +113,15 @@ EXPECTED_SURVEYS = {
     "rollback": {"delivery_rollback_to": False, "delivery_rollback_version": False, "delivery_rollback_reason": True},
     "guard": {"guard_action": True, "guard_duration": False, "guard_reason": False},
     "status": {},
+    "approve": {"delivery_approve": True, "delivery_approval_comment": False},
 }
+PLAYBOOK_OF = {"approve": "promote"}  # the others are named after their playbook
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_SURVEYS))
 def test_job_template(awx: FakeAwx, runs: tuple[Run, Run], name: str):
     template = awx.one("job_templates", name=f"delivery {name}")
-    assert template["playbook"] == f"playbooks/{name}.yml"
+    assert template["playbook"] == f"playbooks/{PLAYBOOK_OF.get(name, name)}.yml"
     assert template["project"] == awx.one("projects", name="delivery")["id"]
     assert template["execution_environment"] == awx.one("execution_environments")["id"]
     # the environment is the inventory chosen at launch; no fixed inventory, so nobody deploys to a default one

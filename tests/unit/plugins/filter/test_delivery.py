@@ -11,6 +11,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.progressive.delivery.plugins.filter.delivery import (
     FilterModule,
+    approval_spec,
     duration_seconds,
     explain_indicator,
     pool_line,
@@ -60,7 +61,7 @@ def test_pool_line():
 
 def test_filter_module_lists_them():
     assert set(FilterModule().filters()) == {"duration_seconds", "explain_indicator", "release_line", "pool_line",
-                                             "release_inventory", "shift_args"}
+                                             "release_inventory", "shift_args", "approval_spec"}
 
 
 POOLS = {"blue": {"servers": ["blue"], "port": 1}, "green": {"servers": ["green", "green2"]}}
@@ -140,3 +141,42 @@ def test_release_inventory_reads_the_repositorys_own_inventories():
     lab = release_inventory("lab", str(inventories))
     assert lab["controller"] == "localhost" and lab["vars"]["ansible_connection"] == "local"
     assert release_inventory("prod-jp", str(inventories))["vars"].get("ansible_host")
+
+
+@pytest.mark.parametrize("value", [None, False, {}])
+def test_approval_spec_none(value):
+    assert approval_spec(value) == {}
+
+
+def test_approval_spec_defaults_and_a_mapping():
+    assert approval_spec(True) == {"approvers": [], "quorum": 1, "timeout": "1h"}
+    assert approval_spec({"approvers": ["alice", "bob"], "quorum": 2, "timeout": "4h"}) == \
+        {"approvers": ["alice", "bob"], "quorum": 2, "timeout": "4h"}
+    assert approval_spec({"timeout": "30s"}) == {"approvers": [], "quorum": 1, "timeout": "30s"}
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ("yes please", "true, or a mapping with keys approvers, quorum, timeout"),
+    ({"approver": "alice"}, "unknown key(s) approver; allowed: approvers, quorum, timeout"),
+    ({"approvers": "alice"}, "canary_steps[].approval.approvers: a list of names"),
+    ({"approvers": ["alice"], "quorum": 2}, "canary_steps[].approval.quorum: a whole number from 1 to the number"
+                                            " of approvers (1), got 2"),
+    ({"quorum": 0}, "quorum: a whole number from 1"),
+    ({"timeout": "soon"}, "canary_steps[].approval.timeout:"),
+])
+def test_approval_spec_errors_name_the_key(value, words):
+    with pytest.raises(AnsibleFilterError) as failure:
+        approval_spec(value)
+    assert words in str(failure.value)
+
+
+def test_shift_args_for_a_rolling_tier_takes_server_lists_and_a_weight_map():
+    options = {"haproxy_socket": "/run/haproxy.sock", "backend": "web", "unrelated": 1}
+    weights = {"web1": 100, "web2": 0, "surge": 100}
+    assert shift_args(options, "haproxy", None, ["web1", "web2"], ["surge"], weights) == {
+        "router": "haproxy", "stable": ["web1", "web2"], "canary": ["surge"], "weights": weights,
+        "haproxy_socket": "/run/haproxy.sock", "backend": "web"}
+    with pytest.raises(AnsibleFilterError, match="without pools, stable must be a list of server names"):
+        shift_args(options, "haproxy", None, "web1", ["surge"], weights)
+    with pytest.raises(AnsibleFilterError, match="a whole percentage or a weight map"):
+        shift_args(options, "haproxy", None, ["web1"], ["surge"], "most")
