@@ -33,6 +33,7 @@ pytestmark = pytest.mark.lab
 ROLLING = ("-e", "delivery_strategy=rolling", "-e", "release_gate_stable_tag=stable-kr-web",
            "-e", "release_gate_previous_tag=previous-stable-kr-web")
 GOOD, BAD, REFUSED = "2026.12.0+11", "2026.12.1+12", "2026.12.2+13"
+NEXT = "2026.12.3+14"
 BASE_WEIGHTS = {"web1": 100, "web2": 100, "web3": 100, "surge": 0}
 
 
@@ -154,6 +155,29 @@ def test_rolling_release_replaces_every_instance_with_no_failed_request(web):
     assert traffic.failed() == 0, (traffic.answers, traffic.errors)
     # the old and the new version both served while the tier rolled
     assert traffic.by_version().get(GOOD, 0) > 0 and traffic.by_version().get(labmod.WEB_VERSION, 0) > 0
+
+
+def test_rollback_of_a_rolling_tier_goes_back_to_the_records_other_revision(web):
+    """No release in progress: rollback.yml takes every instance back to the release before, which the record
+    keeps under the other revision (the tier's first release knows none: the lab started the instances)."""
+    first = playbook("deploy.yml", *ROLLING, "-e", "delivery_app=web", "-e", f"delivery_image={web['old']}",
+                     "-e", f"delivery_version={GOOD}", state_dir=web["state"])  # the lab's image, as a release
+    assert first.rc == 0, first.output[-5000:]
+    assert rolling(web, NEXT).rc == 0
+    assert {i["version"] for i in instances().values()} == {NEXT}
+    back = playbook("rollback.yml", "-e", "delivery_strategy=rolling", "-e", "delivery_app=web",
+                    "-e", "delivery_rollback_reason=e2e-previous", state_dir=web["state"])
+    web["traffic"].stop()
+    assert back.rc == 0, back.output[-5000:]
+    now = instances()
+    assert {i["version"] for i in now.values()} == {GOOD}
+    assert {name: i["image_id"] for name, i in now.items()} == dict.fromkeys(labmod.WEB_INSTANCES, web["old_id"])
+    assert surge_container() is None and web_weights(web["lab"]) == BASE_WEIGHTS
+    rec = web_record(web["state"])
+    assert rec["last"]["strategy"] == "rollback" and rec["last"]["version"] == GOOD
+    assert rec["current"] is None
+    traffic = web["traffic"]
+    assert traffic.failed() == 0, (traffic.answers, traffic.errors)
 
 
 def test_bad_rolling_release_is_rolled_back_after_the_first_batch(web):

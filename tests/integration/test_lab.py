@@ -249,6 +249,23 @@ def test_demo_app_unhealthy_flag(lab):
         labmod.stop_container(cid)
 
 
+def test_remove_containers_takes_exactly_the_names_with_the_prefix(lab):
+    """What `lab up` does with lab containers a killed Docker engine left behind when it starts dockerd itself: the
+    prefix here is a test's own, so the running lab's lab-* containers stay."""
+    prefix = f"stale{uuid.uuid4().hex[:8]}-"
+    image = labmod.image_tag(labmod.ports()["registry"])
+    names = {"left": f"{prefix}blue", "other": f"x{prefix}green"}
+    for name in names.values():
+        subprocess.run(["docker", "create", "--name", name, image], check=True, capture_output=True)
+    try:
+        assert labmod.remove_containers(prefix) == [names["left"]]
+        assert labmod.docker_inspect(names["left"]) is None
+        assert labmod.docker_inspect(names["other"]) is not None
+        assert labmod.remove_containers(prefix) == []
+    finally:
+        subprocess.run(["docker", "rm", "-f", *names.values()], capture_output=True, check=False)
+
+
 def test_lab_up_is_idempotent(lab, capsys):
     before = labmod.State.load(labmod.lab_dir())
     labmod.up()

@@ -670,7 +670,22 @@ def ensure_docker(state: State) -> str:
     log("starting dockerd")
     start_process(state, "dockerd", ["dockerd"], d)
     wait_until("dockerd", docker_ok, timeout=60)
+    # No engine ran, so no lab runs: lab containers still in /var/lib/docker are left over from an engine that was
+    # killed (restart policy unless-stopped brings them back on this one, holding the lab's ports).
+    stale = remove_containers("lab-")
+    if stale:
+        log(f"dockerd: removed {len(stale)} container(s) left over from an earlier engine: {', '.join(stale)}")
     return "started by the lab"
+
+
+def remove_containers(prefix: str) -> list[str]:
+    """Remove (force) every container whose name starts with ``prefix``; return their names."""
+    out = subprocess.run(["docker", "ps", "-a", "--filter", f"name=^/{prefix}", "--format", "{{.Names}}"],
+                         capture_output=True, text=True, check=False)
+    names = [name for name in out.stdout.split() if name.startswith(prefix)]
+    if names:
+        subprocess.run(["docker", "rm", "-f", *names], capture_output=True, check=False)
+    return names
 
 
 def image_id_tag() -> str:
