@@ -17,14 +17,17 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.integration.conftest import Lab, lab  # noqa: F401  # pylint: disable=unused-import
+from tests.integration.test_schema_migrate import drop_database
 from tests.lab import lab as labmod
 from tests.lab.traffic import Traffic
 
@@ -288,3 +291,22 @@ def env_jp(lab, tmp_path) -> Iterator[dict[str, Any]]:  # noqa: F811 (pytest fix
     traffic = Traffic(lab.url("nginx_jp")).start()
     yield {"lab": lab, "state": tmp_path / "state", "image": image_digest_ref(), "traffic": traffic}
     traffic.stop()
+
+
+# ----------------------------------------------------------------------------------------------
+# the state store's two backends, for the tests across entry points
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(params=["file", "postgres"])
+def backend(request, lab) -> Iterator[dict[str, str]]:  # noqa: F811 (pytest fixture by name)
+    """The state store's options: the test's own file store, or a scratch database of the lab's PostgreSQL."""
+    if request.param == "file":
+        yield {"state_backend": "file"}
+        return
+    name = f"e2e_{uuid.uuid4().hex[:10]}"
+    admin = f"postgresql://{labmod.PG_USER}:{labmod.PG_PASSWORD}@127.0.0.1:{lab.ports['postgres']}/{labmod.PG_DB}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield {"state_backend": "postgres", "state_dsn": admin.rsplit("/", 1)[0] + "/" + name}
+    finally:
+        drop_database(admin, name)

@@ -20,14 +20,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import ansible_runner
-import psycopg
 import pytest
 
 from tests.e2e.conftest import (
@@ -40,7 +37,6 @@ from tests.e2e.conftest import (
     playbook,
     record,
 )
-from tests.integration.test_schema_migrate import drop_database
 from tests.lab import lab as labmod
 
 pytestmark = pytest.mark.lab
@@ -196,22 +192,6 @@ def test_jp_node_refuses_a_digest_other_than_the_released_one(env, tmp_path):
 # --------------------------------------------------------------------------------------------------
 # across entry points: the CLI's lock and guard refuse the AWX job
 # --------------------------------------------------------------------------------------------------
-@pytest.fixture(params=["file", "postgres"])
-def backend(request, lab, tmp_path) -> Iterator[dict[str, str]]:
-    """The state store's options: the test's own file store, or a scratch database of the lab's PostgreSQL."""
-    if request.param == "file":
-        yield {"state_backend": "file"}
-        return
-    name = f"awx_{uuid.uuid4().hex[:10]}"
-    admin = f"postgresql://{labmod.PG_USER}:{labmod.PG_PASSWORD}@127.0.0.1:{lab.ports['postgres']}/{labmod.PG_DB}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    try:
-        yield {"state_backend": "postgres", "state_dsn": admin.rsplit("/", 1)[0] + "/" + name}
-    finally:
-        drop_database(admin, name)
-
-
 def test_cli_lock_refuses_the_awx_deploy_with_the_holders_name(env, backend, tmp_path):
     store = {**backend, "store_dir": str(env["state"])}
     held = module("progressive.delivery.deploy_lock",

@@ -24,7 +24,7 @@ import pytest
 from ansible_collections.progressive.delivery.plugins.module_utils._approval import ApprovalGate
 from ansible_collections.progressive.delivery.plugins.module_utils._state_store import open_store
 
-from tests.e2e.conftest import ROOT, VENV_BIN, Background, haproxy_weights, manifest_digest, module, record
+from tests.e2e.conftest import ROOT, VENV_BIN, Background, haproxy_weights, manifest_digest, module, playbook, record
 from tests.lab import lab as labmod
 
 pytestmark = pytest.mark.lab
@@ -173,6 +173,12 @@ def test_deploy_job_promotes_then_manual_rollback_job_goes_back(env, repo):
     assert share(haproxy_weights(env["lab"]), "blue") == 1.0
     guard = module("progressive.delivery.qos_guard", {"name": LOCK, "store_dir": str(env["state"])})
     assert guard["after"]["active"] and guard["after"]["reason"] == "e2e: back to blue"
+    # the guard the GitLab job locked holds a deploy from a laptop off too
+    refused = playbook("deploy.yml", "-e", f"delivery_image={env['image']}", "-e", f"delivery_version={V3}",
+                       state_dir=env["state"])
+    assert refused.rc != 0 and "e2e: back to blue" in refused.output, refused.output[-3000:]
+    assert "TASK [progressive.delivery.canary" not in refused.output  # refused in preflight
+    assert record(env["state"])["last"]["version"] == labmod.BLUE_VERSION
     assert env["traffic"].failed() == 0, env["traffic"].answers
 
 
@@ -243,19 +249,24 @@ def test_auto_rollback_job_rolls_back_a_deploy_job_that_died(env, repo):
     assert guard["after"]["active"]
 
 
-def test_a_lock_held_by_a_cli_deploy_refuses_the_gitlab_deploy(env, repo):
-    """Across entry points: the deployment lock taken from a laptop stops the GitLab job, which names its holder."""
-    taken = module("progressive.delivery.deploy_lock", {"name": LOCK, "owner": "alice@laptop", "ttl": "1h",
-                                                        "store_dir": str(env["state"])})
+def test_a_lock_held_by_a_cli_deploy_refuses_the_gitlab_deploy(env, repo, backend):
+    """Across entry points, on both backends of the state store: the deployment lock taken from a laptop stops the
+    GitLab job, which names its holder."""
+    store = {**backend, "store_dir": str(env["state"])}
+    taken = module("progressive.delivery.deploy_lock", {"name": LOCK, "owner": "alice@laptop", "ttl": "1h", **store})
     assert taken.get("changed") and not taken.get("failed"), taken
     before = haproxy_weights(env["lab"])
-    pipeline = run(repo, env["state"], **release(env, V2))
+    extra = f"-e delivery_state_backend={backend['state_backend']}"
+    if "state_dsn" in backend:
+        extra += f" -e delivery_state_dsn={backend['state_dsn']}"
+    pipeline = run(repo, env["state"], extra_args=extra, **release(env, V2))
     assert pipeline.results() == {"deploy:lab": "FAIL", "auto-rollback:lab": "PASS"}, pipeline.output[-6000:]
     assert "alice@laptop" in pipeline.log("deploy:lab")
     assert "no release in progress" in pipeline.log("auto-rollback:lab")
-    assert lock_holder(env["state"]) == "alice@laptop"
+    probe = module("progressive.delivery.deploy_lock", {"name": LOCK, "owner": "probe", **store}, check=True)
+    assert probe.get("failed") and probe["after"]["owner"] == "alice@laptop", probe  # still held, by alice
     assert haproxy_weights(env["lab"]) == before
-    rec = record(env["state"])
+    rec = module("progressive.delivery.release_record", {"environment": "lab-kr", "app": "demo", **store})
     assert rec["last"] is None and rec["current"] is None
 
 
