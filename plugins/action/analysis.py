@@ -28,9 +28,12 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.urls import open_url
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
-from ansible_collections.progressive.delivery.plugins.module_utils._approval import approvals_text
+from ansible_collections.progressive.delivery.plugins.module_utils._approval import approvals_text, check_gate
 from ansible_collections.progressive.delivery.plugins.module_utils._approval import wait as wait_for_gate
-from ansible_collections.progressive.delivery.plugins.module_utils._result import option_in_validation_error
+from ansible_collections.progressive.delivery.plugins.module_utils._result import (
+    ModuleFailure,
+    option_in_validation_error,
+)
 from ansible_collections.progressive.delivery.plugins.module_utils._state_store import STATE_OPTIONS
 from ansible_collections.progressive.delivery.plugins.module_utils._time import (
     format_remaining,
@@ -145,9 +148,12 @@ def validate(args: dict[str, Any]) -> dict[str, Any]:
                 hold[option] = option_duration(f"hold.{option}", hold[option])
             except ValueError as exc:
                 raise OptionFailure(str(exc), "hold") from None
-        if not hold["gate"].strip() or hold["quorum"] < 1:
-            raise OptionFailure(f"option hold: needs a gate name and a quorum >= 1, got gate={hold['gate']!r}"
-                                f" quorum={hold['quorum']}", "hold")
+        if not hold["gate"].strip():
+            raise OptionFailure("option hold: gate must name the approval gate", "hold")
+        try:  # the approval module's own rules for approvers and quorum
+            hold["approvers"] = check_gate(hold["approvers"], hold["quorum"])
+        except ModuleFailure as exc:
+            raise OptionFailure(f"option hold: {exc}", "hold") from None
         if params["state_backend"] == "postgres" and not params["state_dsn"]:
             raise OptionFailure("option state_dsn is required with state_backend=postgres", "state_dsn")
     return params
