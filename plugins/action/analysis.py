@@ -14,14 +14,22 @@ With ``hold``, a passing analysis goes on observing, in slices of ``hold.poll_in
 loop of ``module_utils/_approval.py`` with the slices as its sleep): the candidate keeps its weight and stays
 guarded while people decide. A slice that does not pass ends the hold with that slice's verdict; no approval
 within ``hold.timeout`` fails the task with ``hold.decision=timed_out``.
+
+With ``release``, every poll also reads the release record (``progressive.delivery.release_record``): a release that
+is no longer the current one (a rollback or another deploy took it over) ends the analysis at that poll with the
+verdict ``taken_over``. With pipelining (``ansible.cfg``), a poll runs its module calls (slo_check, each container,
+the record) at once, in threads of the worker; without it, one after the other.
 """
 from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import threading
 import time
 import urllib.error
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -58,6 +66,9 @@ display = Display()
 SLO_CHECK = "progressive.delivery.slo_check"
 DOCKER_INFO = "community.docker.docker_container_info"
 APPROVAL = "progressive.delivery.approval"
+RELEASE_RECORD = "progressive.delivery.release_record"
+#: the verdict of an analysis whose release stopped being the current one while it ran
+TAKEN_OVER = "taken_over"
 
 PROMETHEUS_OPTIONS: dict[str, dict[str, Any]] = {
     "bearer_token": {"type": "str", "no_log": True},
@@ -100,6 +111,11 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
         "quorum": {"type": "int", "default": 1},
         "timeout": {"type": "raw", "default": "1h"},
         "poll_interval": {"type": "raw", "default": "15s"},
+    }},
+    "release": {"type": "dict", "options": {
+        "environment": {"type": "str", "required": True},
+        "app": {"type": "str", "required": True},
+        "id": {"type": "str", "required": True},
     }},
     **STATE_OPTIONS,
 }
@@ -154,8 +170,10 @@ def validate(args: dict[str, Any]) -> dict[str, Any]:
             hold["approvers"] = check_gate(hold["approvers"], hold["quorum"])
         except ModuleFailure as exc:
             raise OptionFailure(f"option hold: {exc}", "hold") from None
-        if params["state_backend"] == "postgres" and not params["state_dsn"]:
-            raise OptionFailure("option state_dsn is required with state_backend=postgres", "state_dsn")
+    if params["release"] and not all(str(params["release"][key]).strip() for key in ("environment", "app", "id")):
+        raise OptionFailure("option release: environment, app and id must not be empty", "release")
+    if (params["hold"] or params["release"]) and params["state_backend"] == "postgres" and not params["state_dsn"]:
+        raise OptionFailure("option state_dsn is required with state_backend=postgres", "state_dsn")
     return params
 
 
@@ -187,6 +205,10 @@ class ActionModule(ActionBase):
             if exc.option:
                 result["option"] = exc.option
             return result
+        except TakenOver as exc:
+            result.update(changed=False, verdict=TAKEN_OVER, msg=exc.msg, taken_over=exc.view, polls=poller.polls,
+                          failed=params["fail_on_verdict"])
+            return result
         finally:
             if load:
                 load.stop()
@@ -201,6 +223,26 @@ class ActionModule(ActionBase):
         if params["fail_on_verdict"] and (result["verdict"] != PASS or timed_out):
             result["failed"] = True
         return result
+
+
+class TakenOver(Exception):
+    """The release of option ``release`` is no longer the current one: the analysis stops at this poll."""
+
+    def __init__(self, release: dict[str, Any], answer: dict[str, Any], polls: int) -> None:
+        def brief(entry: Any) -> dict[str, Any] | None:
+            return {key: entry.get(key) for key in ("id", "version", "strategy", "outcome", "reason")} \
+                if isinstance(entry, dict) else None
+
+        self.view = {"current": brief(answer.get("current")), "last": brief(answer.get("last"))}
+        now = (self.view["current"] or {}).get("id")
+        last = self.view["last"] or {}
+        if now is None and last.get("id") == release["id"]:
+            why = f"it already finished: {last.get('outcome')} ({last.get('reason')})"
+        else:
+            why = f"the current release is {now or 'none'}"
+        self.msg = (f"release {release['id']} is no longer the current release of {release['environment']}/"
+                    f"{release['app']} at poll {polls + 1}: {why}; the analysis stops")
+        super().__init__(self.msg)
 
 
 class _SliceFailed(Exception):
@@ -327,6 +369,8 @@ class _Poller:
         self.first_state: dict[str, dict[str, Any] | None] = {}
         self.polls = 0
         self.warnings: list[str] = []
+        # concurrent module calls need pipelining: without it they would share the task's remote tmp directory
+        self.parallel = action._is_pipelining_enabled("new")
 
     def _module(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
         return self.action._execute_module(module_name=name, module_args=args, task_vars=self.task_vars)
@@ -336,13 +380,39 @@ class _Poller:
             if warning not in self.warnings:
                 self.warnings.append(warning)
 
+    def _all(self, calls: list[Callable[[], Any]]) -> list[Any]:
+        """Each call's answer, in order; at once with pipelining. The first call's exception is raised first."""
+        if not self.parallel or len(calls) < 2:
+            return [call() for call in calls]
+        with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="analysis-poll") as pool:
+            futures = [pool.submit(call) for call in calls]
+            return [future.result() for future in futures]
+
     def measure(self, elapsed: float) -> Measurement:
         at = format_time(time.time())
-        slo = self.slo_check() if self.params["slis"] else None
-        checks = [self.health(url) for url in self.params["health_urls"]] + \
-            [self.container(name) for name in self.params["containers"]]
+        params = self.params
+        calls: list[Callable[[], Any]] = [self.release_current] if params["release"] else []
+        calls += [self.slo_check] if params["slis"] else []
+        calls += [functools.partial(self.health, url) for url in params["health_urls"]]
+        calls += [functools.partial(self.container, name) for name in params["containers"]]
+        answers = self._all(calls)
+        if params["release"]:
+            answers.pop(0)
+        slo = answers.pop(0) if params["slis"] else None
         self.polls += 1
-        return Measurement(elapsed=elapsed, at=at, slo=slo, checks=checks)
+        return Measurement(elapsed=elapsed, at=at, slo=slo, checks=answers)
+
+    def release_current(self) -> None:
+        """Raise :class:`TakenOver` when the release is no longer the current one of its environment and app."""
+        release = self.params["release"]
+        args = {"environment": release["environment"], "app": release["app"],
+                **{key: self.params[key] for key in STATE_OPTIONS if self.params[key] is not None}}
+        answer = self._module(RELEASE_RECORD, args)
+        if answer.get("failed"):
+            raise OptionFailure(f"cannot read the release record of {release['environment']}/{release['app']}:"
+                                f" {answer.get('msg')}", answer.get("option") or "release")
+        if (answer.get("current") or {}).get("id") != release["id"]:
+            raise TakenOver(release, answer, self.polls)
 
     def slo_check(self) -> dict[str, Any]:
         params = self.params

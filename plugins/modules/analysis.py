@@ -208,7 +208,7 @@ options:
       - After a passing O(duration), hold the step at its weight, observed, until the approval gate O(hold.gate)
         has its quorum, or fail after O(hold.timeout). The gate is the one M(progressive.delivery.approval)
         records and C(playbooks/promote.yml -e delivery_approve=GATE) approves; it lives in the state store
-        (O(store_dir), O(state_backend), O(state_dsn), which only this option uses).
+        (O(store_dir), O(state_backend), O(state_dsn), which only this option and O(release) use).
       - The observation goes on in slices of O(hold.poll_interval) with this task's indicators, checks, interval
         and limits. The first slice that does not pass ends the analysis with that slice's verdict and explanation
         (RV(msg) starts with C(while holding for approval gate)); RV(hold.decision) is then V(failed).
@@ -244,6 +244,29 @@ options:
             O(interval).
         type: raw
         default: 15s
+  release:
+    description:
+      - Stop when this release is no longer the current one. Every poll also reads the release record of
+        O(release.environment)/O(release.app) (M(progressive.delivery.release_record), in the state store of
+        O(store_dir), O(state_backend), O(state_dsn)). When its current release is not O(release.id), because a
+        rollback or another deploy took the release over, the analysis ends at that poll with RV(verdict)
+        V(taken_over), RV(msg) saying what the record says and RV(taken_over) its current and last release.
+      - So a step run after its shift learns of a rollback within one poll, not at the end of a 10-minute step.
+    type: dict
+    version_added: 0.3.0
+    suboptions:
+      environment:
+        description: The release record's environment, for example V(prod-kr).
+        type: str
+        required: true
+      app:
+        description: The release record's app.
+        type: str
+        required: true
+      id:
+        description: The release id that must stay current, as M(progressive.delivery.release_record) recorded it.
+        type: str
+        required: true
   fail_on_verdict:
     description:
       - When V(true), the task fails unless the verdict is V(pass). Missing data is never a pass, so an
@@ -254,6 +277,10 @@ options:
 notes:
   - The polling runs in the controller's worker process for the task, so the task holds a fork for
     O(max_duration).
+  - With pipelining (C(pipelining = True) in C(ansible.cfg), as this collection's), a poll runs its module calls
+    (M(progressive.delivery.slo_check), one M(community.docker.docker_container_info) per container and the release
+    record) at the same time, in threads; without pipelining they run one after the other, and a poll takes their
+    sum.
   - A configuration error of an indicator (for example malformed PromQL) fails the task at once, whatever
     O(fail_on_verdict) says.
 seealso:
@@ -282,13 +309,19 @@ EXAMPLES = r"""
       - http://127.0.0.1:8082/healthz
     containers:
       - app-green
+    # stop at the next poll when a rollback (or another deploy) takes this release over
+    release:
+      environment: prod-kr
+      app: shop
+      id: 2026.12.1+3
+    store_dir: /srv/deploy-state
     fail_on_verdict: false
   register: step_analysis
 
 - name: Roll back when the step did not pass
   ansible.builtin.debug:
     msg: "{{ step_analysis.msg }}"
-  when: step_analysis.verdict != 'pass'
+  when: step_analysis.verdict not in ['pass', 'taken_over']
 """
 
 RETURN = r"""
@@ -325,8 +358,22 @@ load:
   returned: when O(load) is set
   type: dict
   sample: {"url": "http://127.0.0.1:8082/", "rate": 10.0, "sent": 52, "answers": {"200": 52}}
+taken_over:
+  description: What the release record said when the release of O(release) was found no longer current.
+  returned: when RV(verdict) is V(taken_over)
+  type: dict
+  contains:
+    current:
+      description: The current release (C(id), C(version), C(strategy)), or V(null) when none is in progress.
+      type: dict
+    last:
+      description: The last finished release (C(id), C(version), C(strategy), C(outcome), C(reason)), or V(null).
+      type: dict
+  sample: {"current": null, "last": {"id": "2026.12.1+3", "version": "2026.12.1+3", "strategy": "rollback",
+           "outcome": "rolled_back", "reason": "operator: 5xx in KR"}}
 verdict:
-  description: V(pass), V(fail) or V(inconclusive) for the step.
+  description: V(pass), V(fail) or V(inconclusive) for the step; V(taken_over) when O(release) is no longer the
+    current release.
   returned: always
   type: str
   sample: fail

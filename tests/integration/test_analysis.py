@@ -14,7 +14,9 @@ while it runs (so the progress lines are timestamped as they arrive) and saves t
 * ``crashing``: a healthy app whose process dies during the analysis and is restarted by Docker -> fail naming
   the container;
 * ``hold``: a passing step holds, observed, for an approval gate in a file state store: opened by an approval
-  given from this process while it holds, timed out, or ended by a crash of the app while it holds.
+  given from this process while it holds, timed out, or ended by a crash of the app while it holds;
+* ``release``: the release record read at every poll: a rollback that finishes the release while it observes ends
+  the analysis at the next poll (with and without pipelining); a release that is not current ends it at once.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from typing import Any
 
 import pytest
 from ansible_collections.progressive.delivery.plugins.module_utils._approval import ApprovalGate
+from ansible_collections.progressive.delivery.plugins.module_utils._release import ReleaseRecord
 from ansible_collections.progressive.delivery.plugins.module_utils._state_store import open_store
 
 from tests.integration.prom_helpers import VENV_BIN, DemoApps, Traffic, ansible_env, prom_query, wait_for
@@ -297,3 +300,60 @@ def test_a_bad_hold_fails_naming_the_option(scenario, tmp_path):
     run = run_live(args, tmp_path)
     assert run.result["failed"] is True and run.result["option"] == "hold"
     assert "hold.timeout" in run.result["msg"]
+
+
+def started_release(store: Path, release_id: str) -> ReleaseRecord:
+    """A release record (file store) of lab/analysis whose current release is ``release_id``."""
+    record = ReleaseRecord(open_store("release", "file", str(store), None), "lab", "analysis", "e2e@test")
+    digest = "sha256:" + "a" * 64
+    record.start({"id": release_id, "version": "2026.11.2+1", "digest": digest,
+                  "image": f"127.0.0.1/demo@{digest}", "strategy": "canary"})
+    return record
+
+
+@pytest.mark.parametrize("pipelining", ["True", "False"])
+def test_a_rollback_of_the_release_stops_the_analysis_at_its_next_poll(scenario, tmp_path, monkeypatch, pipelining):
+    """Every poll reads the release record (option release): a rollback that finishes the release while the step
+    observes ends the analysis at the next poll, verdict taken_over, rather than at the end of the step. With
+    pipelining a poll's module calls run in threads, without it one after the other: both see it."""
+    monkeypatch.setenv("ANSIBLE_PIPELINING", pipelining)
+    store = tmp_path / "state"
+    record = started_release(store, "r1")
+    rolled_back = threading.Event()
+
+    def roll_back(line: str) -> None:
+        if line.startswith("analysis") and not rolled_back.is_set():
+            rolled_back.set()
+            record.finish("r1", "rolled_back", "operator: e2e")
+
+    app = scenario.app("healthy")
+    args = scenario.args("healthy", duration="30s", progress_interval="1s", store_dir=str(store),
+                         containers=[labmod.container_name(app.pool)], health_urls=[app.url + "healthz"],
+                         release={"environment": "lab", "app": "analysis", "id": "r1"})
+    run = run_live(args, tmp_path, on_line=roll_back)
+    result = run.result
+    assert rolled_back.is_set(), run.lines
+    assert result["verdict"] == "taken_over" and not result.get("failed"), result["msg"]
+    assert result["taken_over"]["current"] is None
+    assert result["taken_over"]["last"]["id"] == "r1" and result["taken_over"]["last"]["outcome"] == "rolled_back"
+    assert "already finished: rolled_back (operator: e2e)" in result["msg"], result["msg"]
+    assert result["polls"] <= 3, result  # the next poll or the one after (interval 1 s), not after 30 s
+    assert run.ended - run.started < 20
+
+
+def test_an_analysis_of_a_release_that_is_not_current_fails_at_its_first_poll(scenario, tmp_path):
+    store = tmp_path / "state"
+    started_release(store, "r2")
+    args = scenario.args("healthy", duration="10s", store_dir=str(store), fail_on_verdict=True,
+                         release={"environment": "lab", "app": "analysis", "id": "r1"})
+    result = run_live(args, tmp_path).result
+    assert result["failed"] is True and result["verdict"] == "taken_over", result
+    assert result["taken_over"]["current"]["id"] == "r2" and result["polls"] == 0
+    assert "the current release is r2" in result["msg"], result["msg"]
+
+
+def test_a_bad_release_option_fails_naming_it(scenario, tmp_path):
+    result = run_live(scenario.args("healthy", duration="2s", release={"environment": "lab", "app": "analysis"}),
+                      tmp_path).result
+    assert result["failed"] is True and result["option"] == "release", result
+    assert "id" in result["msg"]
