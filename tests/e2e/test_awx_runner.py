@@ -120,7 +120,7 @@ def run_job(tmp_path: Path, playbook_name: str, extravars: dict[str, Any], *, jo
 
 def deploy_vars(env: dict[str, Any], **answers: Any) -> dict[str, Any]:
     """The deploy survey's answers: Strategy left empty (""), plus the test's own state dir and short steps."""
-    return {"delivery_strategy": "", "delivery_window_override_reason": "", **answers,
+    return {"delivery_strategy_choice": "", "delivery_window_override_reason": "", **answers,
             "delivery_state_dir": str(env["state"]), "delivery_canary_steps": SHORT_STEPS}
 
 
@@ -163,7 +163,7 @@ def test_workflow_kr_deploy_then_jp_node_deploys_the_released_digest(env, env_jp
     # is lab-jp's own blue_green
     jp = run_job(tmp_path, "playbooks/deploy.yml",
                  {**awx_vars(4713, workflow_id=4710), **kr.artifacts,
-                  "delivery_strategy": "", "delivery_state_dir": str(env_jp["state"])},
+                  "delivery_strategy_choice": "", "delivery_state_dir": str(env_jp["state"])},
                  job_id=4713, inventory=JP_INVENTORY)
     assert (jp.rc, jp.status) == (0, "successful"), jp.stdout[-6000:]
     assert jp.artifacts["delivery_released_digest"] == digest_ref

@@ -109,7 +109,7 @@ def test_execution_environment_project_and_inventories(awx: FakeAwx, runs: tuple
 
 
 EXPECTED_SURVEYS = {
-    "deploy": {"delivery_image": True, "delivery_version": True, "delivery_strategy": False},
+    "deploy": {"delivery_image": True, "delivery_version": True, "delivery_strategy_choice": False},
     "rollback": {"delivery_rollback_to": False, "delivery_rollback_version": False, "delivery_rollback_reason": True},
     "guard": {"guard_action": True, "guard_duration": False, "guard_reason": False},
     "status": {},
@@ -154,10 +154,10 @@ def test_lock_owner_names_the_awx_job(awx: FakeAwx, runs: tuple[Run, Run], tmp_p
 
 def test_survey_choices(awx: FakeAwx, runs: tuple[Run, Run]):
     deploy = survey(awx, awx.one("job_templates", name="delivery deploy"))
-    assert deploy["delivery_strategy"]["type"] == "multiplechoice"
-    assert deploy["delivery_strategy"]["choices"] == ["canary", "blue_green", "rolling"]
+    assert deploy["delivery_strategy_choice"]["type"] == "multiplechoice"
+    assert deploy["delivery_strategy_choice"]["choices"] == ["canary", "blue_green", "rolling"]
     # unanswered: not passed at all, so the environment's own delivery_strategy applies (AWX applies a default)
-    assert "default" not in deploy["delivery_strategy"] and not deploy["delivery_strategy"]["required"]
+    assert "default" not in deploy["delivery_strategy_choice"] and not deploy["delivery_strategy_choice"]["required"]
     for optional in ("guard_duration", "guard_reason"):
         assert "default" not in survey(awx, awx.one("job_templates", name="delivery guard"))[optional]
     guard = survey(awx, awx.one("job_templates", name="delivery guard"))
