@@ -1,7 +1,8 @@
 # Copyright (c) 2026, progressive.delivery contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""A small load generator for the canary scenario: about RATE requests/s to URL, in the background.
+"""A small load generator for the release scenarios (canary, blue_green, deploy): about RATE requests/s to URL,
+in the background.
 
     python load.py --url http://127.0.0.1:18080/ --rate 40 --pidfile P --stats S [--max-seconds 600]
 
