@@ -7,8 +7,9 @@ LAB := $(PY) tests/lab/lab.py
 PYTEST := $(PY) -m pytest
 export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
-# e2e flows run on this many pytest-xdist workers; each worker after the first starts a lab of its own
-E2E_WORKERS ?= 2
+# integration tests and e2e flows run on this many pytest-xdist workers; each worker after the first has a lab of
+# its own (ports +2000 per worker, LAB_DIR-gwN; tests/conftest.py)
+TEST_WORKERS ?= 2
 
 .PHONY: help deps lab-up lab-down lab-status lab-image demo test lint ruff yamllint ansible-lint sanity \
         unit integration molecule e2e build clean deploy rollback guard status release
@@ -69,11 +70,14 @@ guard: deps
 status: deps
 	@scripts/delivery-status $(INVENTORY)
 
-# One lab for the whole suite: started once, shared by integration, molecule and e2e (each reuses a running lab and
-# leaves it running), stopped at the end whatever happened.
+# One lab per worker for the whole suite: the first started here, the others by their worker's first test; shared
+# by integration, molecule (the first lab) and e2e (LAB_KEEP: each reuses a running lab and leaves it running), all
+# stopped at the end whatever happened, the workers' labs first (the first lab may own the Docker engine).
 test: deps lint
 	$(LAB) up
-	@rc=0; $(MAKE) --no-print-directory unit integration molecule e2e || rc=$$?; $(LAB) down; exit $$rc
+	@rc=0; LAB_KEEP=1 $(MAKE) --no-print-directory unit integration molecule e2e || rc=$$?; \
+	for worker in $$(seq $$(( $(TEST_WORKERS) - 1 )) -1 1); do $(LAB) down --worker $$worker || rc=1; done; \
+	$(LAB) down; exit $$rc
 
 lint: deps ruff yamllint ansible-lint sanity
 
@@ -93,7 +97,7 @@ unit: deps
 	$(PYTEST) tests/unit
 
 integration: deps
-	$(PYTEST) --durations=8 tests/integration
+	$(PYTEST) --durations=8 -n $(TEST_WORKERS) --dist worksteal tests/integration
 
 molecule: deps
 	@scenarios=$$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml 2>/dev/null | wc -l); \
@@ -101,7 +105,7 @@ molecule: deps
 
 e2e: deps
 	@if compgen -G "tests/e2e/test_*.py" >/dev/null; then \
-	  $(PYTEST) --durations=12 -n $(E2E_WORKERS) --dist worksteal tests/e2e; else echo "e2e: no tests yet"; fi
+	  $(PYTEST) --durations=12 -n $(TEST_WORKERS) --dist worksteal tests/e2e; else echo "e2e: no tests yet"; fi
 
 build: deps
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path .build/dist

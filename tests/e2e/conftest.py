@@ -33,24 +33,6 @@ from tests.lab.traffic import Traffic
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
-#: `make e2e` runs two pytest-xdist workers; worker gwN (N > 0) starts a lab of its own, every port shifted by this
-#: much per worker, so two flows never share a pool, a router, a registry tag or a state store.
-WORKER_PORT_SHIFT = 2000
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Point a second (third...) xdist worker at its own lab: LAB_<NAME>_PORT shifted, LAB_DIR suffixed.
-
-    The inventories and the lab read these variables, and every ansible-playbook a test starts inherits them. The
-    session fixture ``lab`` starts that lab and stops it at the end (unless LAB_KEEP is set).
-    """
-    worker = getattr(config, "workerinput", {}).get("workerid", "gw0")
-    index = int(worker.removeprefix("gw"))
-    if index == 0:
-        return
-    for name, port in labmod.ports().items():
-        os.environ[f"LAB_{name.upper()}_PORT"] = str(port + WORKER_PORT_SHIFT * index)
-    os.environ["LAB_DIR"] = f"{labmod.lab_dir()}-{worker}"
 
 
 @dataclass

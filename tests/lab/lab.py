@@ -103,6 +103,21 @@ def ports() -> dict[str, int]:
     return {name: int(os.environ.get(f"LAB_{name.upper()}_PORT", default)) for name, default in DEFAULT_PORTS.items()}
 
 
+#: `make test` runs integration and e2e on pytest-xdist workers; worker gwN (N > 0) has a lab of its own, every port
+#: shifted by this much per worker and LAB_DIR suffixed, so two tests never share a pool, a router, a registry tag
+#: or a state store (tests/conftest.py).
+WORKER_PORT_SHIFT = 2000
+
+
+def worker_env(index: int) -> dict[str, str]:
+    """The LAB_* variables of worker ``index``'s lab (nothing for worker 0, the lab of the environment as it is)."""
+    if index == 0:
+        return {}
+    env = {f"LAB_{name.upper()}_PORT": str(port + WORKER_PORT_SHIFT * index) for name, port in ports().items()}
+    env["LAB_DIR"] = f"{lab_dir()}-gw{index}"
+    return env
+
+
 # ----------------------------------------------------------------------------------------------
 # small helpers
 # ----------------------------------------------------------------------------------------------
@@ -1294,6 +1309,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("pool", nargs="?", choices=POOLS + WEB_INSTANCES,
                         help="pool: which pool (or rolling tier instance) to make bad or restore")
     parser.add_argument("--force", action="store_true", help="image: rebuild and push even if cached")
+    parser.add_argument("--worker", type=int, default=0,
+                        help="the lab of pytest-xdist worker gwN (ports +2000*N, LAB_DIR-gwN); 0: this lab")
     knobs = parser.add_argument_group("pool (knobs combine; --restore undoes every change)")
     knobs.add_argument("--error-rate", type=float, help="share of / answered with 500 (0-1)")
     knobs.add_argument("--latency-ms", type=float, help="latency added to every / request")
@@ -1304,6 +1321,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "pool" and not args.pool:
         parser.error(f"pool: name the pool ({', '.join(POOLS + WEB_INSTANCES)})")
+    if args.worker < 0:
+        parser.error(f"--worker: a worker number, 0 or more, got {args.worker}")
+    os.environ.update(worker_env(args.worker))
     try:
         if args.command == "up":
             up()
