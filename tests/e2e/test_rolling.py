@@ -158,23 +158,24 @@ def test_rolling_release_replaces_every_instance_with_no_failed_request(web):
 
 
 def test_rollback_of_a_rolling_tier_goes_back_to_the_records_other_revision(web):
-    """No release in progress: rollback.yml takes every instance back to the release before, which the record
-    keeps under the other revision (the tier's first release knows none: the lab started the instances)."""
-    first = playbook("deploy.yml", *ROLLING, "-e", "delivery_app=web", "-e", f"delivery_image={web['old']}",
-                     "-e", f"delivery_version={GOOD}", state_dir=web["state"])  # the lab's image, as a release
-    assert first.rc == 0, first.output[-5000:]
+    """The tier's first recorded release adopts what the lab's instances run as the stable revision; with no release
+    in progress, rollback.yml takes every instance back to it, by the record's other revision (no rollback_to)."""
     assert rolling(web, NEXT).rc == 0
     assert {i["version"] for i in instances().values()} == {NEXT}
+    rec = web_record(web["state"])
+    adopted = {name: pool for name, pool in rec["pools"].items() if name != rec["stable_pool"]}
+    assert [pool["version"] for pool in adopted.values()] == [labmod.WEB_VERSION], rec["pools"]
+    assert next(iter(adopted.values()))["image"] == web["old"], rec["pools"]  # the lab's image, by digest
     back = playbook("rollback.yml", "-e", "delivery_strategy=rolling", "-e", "delivery_app=web",
                     "-e", "delivery_rollback_reason=e2e-previous", state_dir=web["state"])
     web["traffic"].stop()
     assert back.rc == 0, back.output[-5000:]
     now = instances()
-    assert {i["version"] for i in now.values()} == {GOOD}
+    assert {i["version"] for i in now.values()} == {labmod.WEB_VERSION}
     assert {name: i["image_id"] for name, i in now.items()} == dict.fromkeys(labmod.WEB_INSTANCES, web["old_id"])
     assert surge_container() is None and web_weights(web["lab"]) == BASE_WEIGHTS
     rec = web_record(web["state"])
-    assert rec["last"]["strategy"] == "rollback" and rec["last"]["version"] == GOOD
+    assert rec["last"]["strategy"] == "rollback" and rec["last"]["version"] == labmod.WEB_VERSION
     assert rec["current"] is None
     traffic = web["traffic"]
     assert traffic.failed() == 0, (traffic.answers, traffic.errors)
