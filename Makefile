@@ -71,11 +71,12 @@ status: deps
 	@scripts/delivery-status $(INVENTORY)
 
 # One lab per worker for the whole suite: the first started here, the others by their worker's first test; shared
-# by integration, molecule (the first lab) and e2e (LAB_KEEP: each reuses a running lab and leaves it running), all
-# stopped at the end whatever happened, the workers' labs first (the first lab may own the Docker engine).
+# by integration and e2e (LAB_KEEP: each reuses a running lab and leaves it running), all stopped at the end
+# whatever happened, the workers' labs first (the first lab may own the Docker engine). The molecule scenarios run
+# among the e2e flows (tests/e2e/test_role_scenarios.py), each on the lab of the worker that takes it.
 test: deps lint
 	$(LAB) up
-	@rc=0; LAB_KEEP=1 $(MAKE) --no-print-directory unit integration molecule e2e || rc=$$?; \
+	@rc=0; LAB_KEEP=1 $(MAKE) --no-print-directory unit integration e2e || rc=$$?; \
 	for worker in $$(seq $$(( $(TEST_WORKERS) - 1 )) -1 1); do $(LAB) down --worker $$worker || rc=1; done; \
 	$(LAB) down; exit $$rc
 
