@@ -4,8 +4,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Action plugin ``progressive.delivery.analysis``: one rollout step's analysis, polled on the controller.
 
-Every ``interval`` it runs ``progressive.delivery.slo_check`` (through ``_execute_module``, with
-``fail_on_verdict: false``), requests the ``health_urls`` from the controller and inspects the ``containers`` with
+Every ``interval`` it runs ``progressive.delivery.slo_check`` (with ``fail_on_verdict: false``; in the controller
+process when the host is the controller, else through ``_execute_module``: ``plugins/plugin_utils/_in_process.py``),
+requests the ``health_urls`` from the controller and inspects the ``containers`` with
 ``community.docker.docker_container_info``; the folding (Argo Rollouts semantics), the progress lines and the
 explanations live in ``plugins/plugin_utils/_analysis.py``. Documentation: ``plugins/modules/analysis.py``.
 
@@ -15,7 +16,8 @@ loop of ``module_utils/_approval.py`` with the slices as its sleep): the candida
 guarded while people decide. A slice that does not pass ends the hold with that slice's verdict; no approval
 within ``hold.timeout`` fails the task with ``hold.decision=timed_out``.
 
-With ``release``, every poll also reads the release record (``progressive.delivery.release_record``): a release that
+With ``release``, every poll also reads the release record (``progressive.delivery.release_record``, the same
+way): a release that
 is no longer the current one (a rollback or another deploy took it over) ends the analysis at that poll with the
 verdict ``taken_over``. With pipelining (``ansible.cfg``), a poll runs its module calls (slo_check, each container,
 the record) at once, in threads of the worker; without it, one after the other.
@@ -48,6 +50,9 @@ from ansible_collections.progressive.delivery.plugins.module_utils._time import 
     format_time,
     option_duration,
 )
+from ansible_collections.progressive.delivery.plugins.modules import release_record
+from ansible_collections.progressive.delivery.plugins.modules import slo_check as slo_check_module
+from ansible_collections.progressive.delivery.plugins.plugin_utils import _in_process as in_process
 from ansible_collections.progressive.delivery.plugins.plugin_utils._analysis import (
     PASS,
     AnalysisConfig,
@@ -233,15 +238,17 @@ class TakenOver(Exception):
             return {key: entry.get(key) for key in ("id", "version", "strategy", "outcome", "reason")} \
                 if isinstance(entry, dict) else None
 
-        self.view = {"current": brief(answer.get("current")), "last": brief(answer.get("last"))}
-        now = (self.view["current"] or {}).get("id")
-        last = self.view["last"] or {}
-        if now is None and last.get("id") == release["id"]:
-            why = f"it already finished: {last.get('outcome')} ({last.get('reason')})"
+        current, last = brief(answer.get("current")), brief(answer.get("last"))
+        now = (current or {}).get("id")
+        # finished: the release itself ended (a rollback took it over); else another release is current (or none)
+        finished = now is None and (last or {}).get("id") == release["id"]
+        self.view = {"current": current, "last": last, "finished": finished}
+        if finished:
+            why = f"it already finished: {last.get('outcome')} ({last.get('reason')})"  # type: ignore[union-attr]
         else:
             why = f"the current release is {now or 'none'}"
-        self.msg = (f"release {release['id']} is no longer the current release of {release['environment']}/"
-                    f"{release['app']} at poll {polls + 1}: {why}; the analysis stops")
+        self.msg = (f"release {release['id']} is no longer current in {release['environment']}/{release['app']}"
+                    f" at poll {polls + 1}: {why}; the analysis stops")
         super().__init__(self.msg)
 
 
@@ -407,7 +414,7 @@ class _Poller:
         release = self.params["release"]
         args = {"environment": release["environment"], "app": release["app"],
                 **{key: self.params[key] for key in STATE_OPTIONS if self.params[key] is not None}}
-        answer = self._module(RELEASE_RECORD, args)
+        answer = in_process.execute(self.action, release_record, RELEASE_RECORD, args, self.task_vars)
         if answer.get("failed"):
             raise OptionFailure(f"cannot read the release record of {release['environment']}/{release['app']}:"
                                 f" {answer.get('msg')}", answer.get("option") or "release")
@@ -420,7 +427,7 @@ class _Poller:
                                 "slis": slis_for_poll(params["slis"], params["since"], self.previous)}
         args.update({key: value for key, value in (params["prometheus"] or {}).items() if value is not None})
         args.update({key: params[key] for key in ("pass_score", "marginal_score") if params[key] is not None})
-        raw = self._module(SLO_CHECK, args)
+        raw = in_process.execute(self.action, slo_check_module, SLO_CHECK, args, self.task_vars)
         self._warn(raw)
         if raw.get("failed"):
             option = raw.get("option")

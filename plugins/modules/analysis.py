@@ -369,8 +369,13 @@ taken_over:
     last:
       description: The last finished release (C(id), C(version), C(strategy), C(outcome), C(reason)), or V(null).
       type: dict
+    finished:
+      description:
+        - V(true) when the release of O(release) itself finished (a rollback took it over; RV(taken_over.last) is
+          it, with its outcome and reason); V(false) when another release is current.
+      type: bool
   sample: {"current": null, "last": {"id": "2026.12.1+3", "version": "2026.12.1+3", "strategy": "rollback",
-           "outcome": "rolled_back", "reason": "operator: 5xx in KR"}}
+           "outcome": "rolled_back", "reason": "operator: 5xx in KR"}, "finished": true}
 verdict:
   description: V(pass), V(fail) or V(inconclusive) for the step; V(taken_over) when O(release) is no longer the
     current release.

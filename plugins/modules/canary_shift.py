@@ -29,6 +29,14 @@ extends_documentation_fragment:
   - progressive.delivery._nginx
   - progressive.delivery._kubernetes
 attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on
+      the controller.
+    support: full
+    details:
+      - When the task's host is the controller (C(ansible_connection=local), no C(become), no task C(environment)),
+        the module's code runs in the controller process, without a module process; the host variable
+        C(delivery_in_process=false) turns that off. The results are the same either way.
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
@@ -266,8 +274,14 @@ def shift(module: AnsibleModule, router: Router) -> dict[str, Any]:
         effective_weight=canary_share(after, canary), servers=servers, resynced=resync, target=router.describe())
 
 
+#: How main() builds the module; the action plugin builds the same one in the controller process
+#: (plugins/plugin_utils/_in_process.py).
+MODULE_CLASS = ContractModule
+MODULE_KWARGS = {"supports_check_mode": True, **module_checks()}
+
+
 def main() -> None:
-    module = ContractModule(argument_spec=argument_spec(), supports_check_mode=True, **module_checks())
+    module = MODULE_CLASS(argument_spec=argument_spec(), **MODULE_KWARGS)
     run_module(module, lambda: run(module))
 
 

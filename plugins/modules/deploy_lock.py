@@ -24,6 +24,14 @@ author: progressive.delivery maintainers (@progressive-delivery)
 extends_documentation_fragment:
   - progressive.delivery._state_store
 attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on
+      the controller.
+    support: full
+    details:
+      - When the task's host is the controller (C(ansible_connection=local), no C(become), no task C(environment)),
+        the module's code runs in the controller process, without a module process; the host variable
+        C(delivery_in_process=false) turns that off. The results are the same either way.
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
@@ -315,8 +323,14 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     return shape(module, outcome)
 
 
+#: How main() builds the module; the action plugin builds the same one in the controller process
+#: (plugins/plugin_utils/_in_process.py).
+MODULE_CLASS = ContractModule
+MODULE_KWARGS = {"required_if": STATE_REQUIRED_IF, "supports_check_mode": True}
+
+
 def main() -> None:
-    module = ContractModule(argument_spec=argument_spec(), supports_check_mode=True, required_if=STATE_REQUIRED_IF)
+    module = MODULE_CLASS(argument_spec=argument_spec(), **MODULE_KWARGS)
     run_module(module, lambda: run(module))
 
 

@@ -336,6 +336,7 @@ def test_a_rollback_of_the_release_stops_the_analysis_at_its_next_poll(scenario,
     assert result["verdict"] == "taken_over" and not result.get("failed"), result["msg"]
     assert result["taken_over"]["current"] is None
     assert result["taken_over"]["last"]["id"] == "r1" and result["taken_over"]["last"]["outcome"] == "rolled_back"
+    assert result["taken_over"]["finished"] is True
     assert "already finished: rolled_back (operator: e2e)" in result["msg"], result["msg"]
     assert result["polls"] <= 3, result  # the next poll or the one after (interval 1 s), not after 30 s
     assert run.ended - run.started < 20
@@ -349,6 +350,7 @@ def test_an_analysis_of_a_release_that_is_not_current_fails_at_its_first_poll(sc
     result = run_live(args, tmp_path).result
     assert result["failed"] is True and result["verdict"] == "taken_over", result
     assert result["taken_over"]["current"]["id"] == "r2" and result["polls"] == 0
+    assert result["taken_over"]["finished"] is False and "the current release is r2" in result["msg"]
     assert "the current release is r2" in result["msg"], result["msg"]
 
 

@@ -52,6 +52,9 @@ class Barrier:
 def adhoc(args: str, interpreter: Path | str = VENV_BIN / "python") -> subprocess.Popen:
     cmd = [str(VENV_BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local", "-m", MODULE, "-a", args,
            "-e", f"ansible_python_interpreter={interpreter}"]
+    if str(interpreter) != str(VENV_BIN / "python"):
+        # a barrier interpreter holds module processes: the module must not run in the controller process
+        cmd += ["-e", "delivery_in_process=false"]
     env = ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -235,7 +235,9 @@ class Barrier:
 
 def adhoc(args: dict, interpreter: Path) -> subprocess.Popen:
     cmd = [str(VENV_BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local", "-m", MODULE,
-           "-a", json.dumps(args), "-e", f"ansible_python_interpreter={interpreter}"]
+           "-a", json.dumps(args), "-e", f"ansible_python_interpreter={interpreter}",
+           # the barrier interpreter holds module processes: the module must not run in the controller process
+           "-e", "delivery_in_process=false"]
     env = ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
