@@ -26,5 +26,6 @@ def documented_options(module: ModuleType) -> dict[str, Any]:
             raise ValueError(f"{module.__name__}: fragment {name} is not one of this collection's")
         fragment_module = importlib.import_module(
             f"ansible_collections.progressive.delivery.plugins.doc_fragments.{name.removeprefix(COLLECTION)}")
-        merge_fragment(options, yaml.safe_load(fragment_module.ModuleDocFragment.DOCUMENTATION)["options"])
+        # a fragment may document attributes only (progressive.delivery._in_process)
+        merge_fragment(options, yaml.safe_load(fragment_module.ModuleDocFragment.DOCUMENTATION).get("options", {}))
     return options

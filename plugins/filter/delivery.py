@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 from ansible.errors import AnsibleFilterError
+from ansible_collections.progressive.delivery.plugins.module_utils._approval import check_gate
+from ansible_collections.progressive.delivery.plugins.module_utils._result import ModuleFailure
 from ansible_collections.progressive.delivery.plugins.module_utils._time import option_duration
 
 
@@ -191,20 +193,22 @@ def approval_spec(value: Any) -> dict[str, Any]:
         raise AnsibleFilterError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}; allowed:"
                                  f" {', '.join(APPROVAL_KEYS)}")
     approvers = value.get("approvers") or []
-    if isinstance(approvers, str) or not isinstance(approvers, (list, tuple)) or \
-            not all(isinstance(name, str) and name.strip() for name in approvers):
+    if isinstance(approvers, str) or not isinstance(approvers, (list, tuple)):
         raise AnsibleFilterError(f"{where}.approvers: a list of names, got {approvers!r}")
     quorum = value.get("quorum", 1)
-    if isinstance(quorum, bool) or not str(quorum).isdigit() or int(quorum) < 1 or \
-            (approvers and int(quorum) > len(set(approvers))):
-        raise AnsibleFilterError(f"{where}.quorum: a whole number from 1 to the number of approvers"
-                                 f" ({len(set(approvers)) or 'any'}), got {quorum!r}")
+    if isinstance(quorum, str) and quorum.strip().isdigit():
+        quorum = int(quorum)
+    try:
+        # the approval module's own check of a gate: names, duplicates, a quorum the approvers can reach
+        allowed = check_gate(list(approvers), quorum)
+    except ModuleFailure as failure:
+        raise AnsibleFilterError(f"{where}.{failure.option}: {failure.msg}") from None
     timeout = value.get("timeout", "1h")
     try:
         option_duration("timeout", timeout)
     except ValueError as exc:
         raise AnsibleFilterError(f"{where}.timeout: {exc}") from None
-    return {"approvers": list(approvers), "quorum": int(quorum), "timeout": timeout}
+    return {"approvers": allowed, "quorum": quorum, "timeout": timeout}
 
 
 class FilterModule:

@@ -32,18 +32,11 @@ description:
   - See C(docs/qos_guard.md) in the collection for the design and the recipes.
 author: progressive.delivery maintainers (@progressive-delivery)
 extends_documentation_fragment:
+  - progressive.delivery._in_process
   - progressive.delivery._prometheus
   - progressive.delivery._slis
   - progressive.delivery._state_store
 attributes:
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on
-      the controller.
-    support: full
-    details:
-      - When the task's host is the controller (C(ansible_connection=local), no C(become), no task C(environment)),
-        the module's code runs in the controller process, without a module process; the host variable
-        C(delivery_in_process=false) turns that off. The results are the same either way.
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full

@@ -34,17 +34,10 @@ description:
   - Read-only; never reports a change. See C(docs/slo_check.md) in the collection for a guide to writing indicators.
 author: progressive.delivery maintainers (@progressive-delivery)
 extends_documentation_fragment:
+  - progressive.delivery._in_process
   - progressive.delivery._prometheus
   - progressive.delivery._slis
 attributes:
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on
-      the controller.
-    support: full
-    details:
-      - When the task's host is the controller (C(ansible_connection=local), no C(become), no task C(environment)),
-        the module's code runs in the controller process, without a module process; the host variable
-        C(delivery_in_process=false) turns that off. The results are the same either way.
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full

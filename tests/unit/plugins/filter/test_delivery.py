@@ -159,9 +159,12 @@ def test_approval_spec_defaults_and_a_mapping():
     ("yes please", "true, or a mapping with keys approvers, quorum, timeout"),
     ({"approver": "alice"}, "unknown key(s) approver; allowed: approvers, quorum, timeout"),
     ({"approvers": "alice"}, "canary_steps[].approval.approvers: a list of names"),
-    ({"approvers": ["alice"], "quorum": 2}, "canary_steps[].approval.quorum: a whole number from 1 to the number"
-                                            " of approvers (1), got 2"),
-    ({"quorum": 0}, "quorum: a whole number from 1"),
+    ({"approvers": ["alice", " "]}, "canary_steps[].approval.approvers: option approvers must be a non-empty name"),
+    ({"approvers": ["alice", "alice "]}, "canary_steps[].approval.approvers: option approvers lists 'alice' twice"),
+    ({"approvers": ["alice"], "quorum": 2}, "canary_steps[].approval.quorum: option quorum is 2 but only 1"
+                                            " approvers may approve (alice): the gate could never open"),
+    ({"quorum": 0}, "canary_steps[].approval.quorum: option quorum must be a whole number of at least 1, got 0"),
+    ({"quorum": "two"}, "canary_steps[].approval.quorum: option quorum must be a whole number of at least 1"),
     ({"timeout": "soon"}, "canary_steps[].approval.timeout:"),
 ])
 def test_approval_spec_errors_name_the_key(value, words):
