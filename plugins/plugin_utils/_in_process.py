@@ -6,36 +6,47 @@
 
 ``release_record``, ``deploy_lock`` and ``qos_guard`` (the shared state store: files on one host, or PostgreSQL),
 ``canary_shift`` (the router's API, socket or configuration) and ``slo_check`` (Prometheus' HTTP API) are what the
-release plays run, on the controller (``delivery_controller``, ``ansible_connection=local``), where starting a
-module process costs ~0.2-0.4 s per task (Python start-up, AnsiballZ): most of a canary's own time beyond its
-observation, and of a rollback's time to move the traffic back. Their action plugins (and the ``analysis``
+release plays run on the controller host (``delivery_controller``). Where that host is the machine
+``ansible-playbook`` runs on (``ansible_connection=local``, as in the lab, or a run on the edge host itself), a
+module process costs ~0.2-0.4 s per task (Python start-up, AnsiballZ): most of a canary's own machinery time, and
+of a rollback's time to move the traffic back. (An inventory that reaches the controller over SSH, as
+``inventories/prod-*`` do, runs them as module processes there.) Their action plugins (and the ``analysis``
 action's polls) call the module's own ``run()`` in the controller process instead, with the module's own argument
 spec, validator and result contract, when all of these hold:
 
-* the task's connection is ``local`` (the host *is* the controller), without ``become`` and without a task
-  ``environment`` (both only apply to a module process);
-* the host's ``delivery_in_process`` is not false (the way back to a module process, for example to run the
-  module under another ``ansible_python_interpreter`` than the controller's Python);
+* the task's connection is ``local`` (the host *is* the controller), without ``become``, ``async`` or a task
+  ``environment`` (they only apply to a module process);
+* the host's ``ansible_python_interpreter`` is this Python (``{{ ansible_playbook_python }}``, as the lab inventory
+  sets it, or another interpreter of the same virtualenv): with another interpreter, or none (discovery), the
+  module keeps that interpreter's libraries and runs as a module process;
+* the host's ``delivery_in_process`` is not false (the way back to a module process);
 * with ``state_backend=postgres``, ``psycopg`` imports in the controller's Python.
+
+With ``delegate_to``, the delegated host's variables decide.
 
 Otherwise the module runs as usual (``_execute_module``). Both paths give the same result (the integration test
 ``tests/integration/test_in_process.py`` runs the same tasks both ways): ``changed``, ``before``/``after``,
 ``diff`` in diff mode, ``warnings``, ``deprecations`` (an option's old name), ``invocation`` with ``no_log``
 values masked, and on failure ``msg`` and ``option`` (argument validation included). A router adapter's commands
-(nginx's ``-t`` and reload) run through the same ``run_command`` contract (a command list, no shell, ``LANG=C``).
+(nginx's ``-t`` and reload) run as ``run_command`` runs them: a command list with ``~`` and ``$VAR`` expanded, no
+shell, output decoded with undecodable bytes kept.
 """
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
+import sys
 import traceback
 from collections.abc import Mapping
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
+from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.errors import UnsupportedError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
@@ -47,9 +58,11 @@ SWITCH = "delivery_in_process"
 
 def plain(value: Any) -> Any:
     """``value`` with Ansible's tagged str/int/float (and list/dict subclasses) turned into the plain types a module
-    process would have got from its JSON arguments."""
+    process would have got from its JSON arguments (dates and times as ISO 8601 strings, as 2.19 sends them)."""
     if isinstance(value, bool) or value is None:
         return value
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
     if isinstance(value, str):
         return str(value)
     if isinstance(value, int):
@@ -63,8 +76,9 @@ def plain(value: Any) -> Any:
     return value
 
 
-class _Exit(Exception):
-    """What a failing module process would have printed: the result of ``fail_json``."""
+class _Exit(BaseException):
+    """What a module process would have printed before it exited: the result of ``fail_json`` (or ``exit_json``).
+    Not an ``Exception``, as ``SystemExit`` is not, so no ``except Exception`` in module code swallows it."""
 
     def __init__(self, result: dict[str, Any]) -> None:
         super().__init__(result.get("msg"))
@@ -92,13 +106,21 @@ def _local_module_class(module_class: type) -> type:
             self.warnings.append(str(warning))
 
         def run_command(self, args: list[str], check_rc: bool = False, **_ignored: Any) -> tuple[int, str, str]:
-            """What the routers use of ``AnsibleModule.run_command``: a command list, no shell, text output."""
-            done = subprocess.run([str(arg) for arg in args], capture_output=True, text=True, check=False,
-                                  env={**os.environ, "LANG": "C", "LC_ALL": "C", "LC_MESSAGES": "C"})
+            """What the routers use of ``AnsibleModule.run_command``: a command list (``~`` and ``$VAR`` expanded),
+            no shell, the output decoded as ``run_command`` does (undecodable bytes kept, not an error)."""
+            command = [os.path.expanduser(os.path.expandvars(str(arg))) for arg in args if arg is not None]
+            done = subprocess.run(command, capture_output=True, check=False)
+            out = to_text(done.stdout, errors="surrogate_or_strict")
+            err = to_text(done.stderr, errors="surrogate_or_strict")
             if check_rc and done.returncode != 0:
-                self.fail_json(msg=done.stderr.strip() or done.stdout.strip(), rc=done.returncode,
-                               cmd=" ".join(str(arg) for arg in args), stdout=done.stdout, stderr=done.stderr)
-            return done.returncode, done.stdout, done.stderr
+                self.fail_json(msg=err.strip() or out.strip(), rc=done.returncode, cmd=" ".join(command),
+                               stdout=out, stderr=err)
+            return done.returncode, out, err
+
+        def deprecate(self, msg: str, version: str | None = None, date: str | None = None,  # type: ignore[override]
+                      collection_name: str | None = None, **_ignored: Any) -> None:
+            self.deprecations.append({"msg": msg, "version": version, "date": date,
+                                      "collection_name": collection_name})
 
         def fail_json(self, msg: str, **kwargs: Any) -> Any:  # type: ignore[override]
             if "option" not in kwargs and not self._validated:
@@ -106,6 +128,9 @@ def _local_module_class(module_class: type) -> type:
                 if option:
                     kwargs["option"] = option
             raise _Exit({**kwargs, "msg": msg, "failed": True})
+
+        def exit_json(self, **kwargs: Any) -> Any:  # type: ignore[override]
+            raise _Exit(kwargs)
 
     Local.__name__ = f"InProcess{module_class.__name__}"
     return Local
@@ -158,22 +183,53 @@ def _validated_run(module: ModuleType, name: str, local: Any, validator: Argumen
         return local.fail_json(**failure.as_result())
 
 
+def _host_vars(action: ActionBase, task_vars: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The variables of the host the module would run on: the delegated host's with ``delegate_to``."""
+    if action._task.delegate_to:  # pylint: disable=protected-access
+        return (task_vars.get("ansible_delegated_vars") or {}).get(action._task.delegate_to) or {}  # pylint: disable=protected-access
+    return task_vars
+
+
+def _templated(action: ActionBase, value: Any) -> Any:
+    if isinstance(value, str) and ("{{" in value or "{%" in value):
+        return action._templar.template(value)  # pylint: disable=protected-access
+    return value
+
+
+def is_this_python(interpreter: Any) -> bool:
+    """Whether ``interpreter`` (a host's ``ansible_python_interpreter``) is the Python this controller runs: the same
+    executable, or one in the same virtualenv (``.venv/bin/python`` and ``.venv/bin/python3``)."""
+    if not isinstance(interpreter, str) or not interpreter.strip() or " " in interpreter.strip():
+        return False
+    path = Path(interpreter.strip())
+    if not path.is_absolute():
+        return False
+    if os.path.abspath(path) == os.path.abspath(sys.executable):
+        return True
+    try:
+        return path.exists() and path.parent.parent.resolve() == Path(sys.prefix).resolve() \
+            and path.parent.name == "bin"
+    except OSError:
+        return False
+
+
 def wants_in_process(action: ActionBase, args: Mapping[str, Any], task_vars: Mapping[str, Any]) -> bool:
     """Whether this task's module runs in the controller process (see the docstring of this file)."""
     if getattr(action._connection, "transport", None) != "local":  # pylint: disable=protected-access
         return False
-    if action._play_context.become:  # pylint: disable=protected-access
+    if action._play_context.become or action._task.async_val:  # pylint: disable=protected-access
         return False
-    if any(action._task.environment or []):  # a list of mappings (or templates), [{}] when none is set
+    if any(action._task.environment or []):  # pylint: disable=protected-access
         return False
-    switch = task_vars.get(SWITCH, True)
-    if isinstance(switch, str) and ("{{" in switch or "{%" in switch):
-        switch = action._templar.template(switch)  # pylint: disable=protected-access
+    host_vars = _host_vars(action, task_vars)
+    switch = _templated(action, host_vars.get(SWITCH, True))
     try:
         if not boolean(switch, strict=True):
             return False
     except TypeError as exc:
         raise AnsibleError(f"{SWITCH} must be a boolean, got {switch!r}") from exc
+    if not is_this_python(_templated(action, host_vars.get("ansible_python_interpreter"))):
+        return False
     if args.get("state_backend") == "postgres":
         try:
             import psycopg  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
@@ -189,8 +245,9 @@ def execute(action: ActionBase, module: ModuleType, name: str, args: Mapping[str
     if wants_in_process(action, args, task_vars):
         return run_in_process(module, name, args, bool(action._task.check_mode),  # pylint: disable=protected-access
                               bool(action._task.diff))  # pylint: disable=protected-access
+    wrap_async = bool(action._task.async_val) and not action._connection.has_native_async  # pylint: disable=protected-access
     return action._execute_module(module_name=name, module_args=dict(args),  # pylint: disable=protected-access
-                                  task_vars=task_vars)
+                                  task_vars=task_vars, wrap_async=wrap_async)
 
 
 def in_process_action(module: ModuleType, name: str) -> type[ActionBase]:
@@ -199,14 +256,17 @@ def in_process_action(module: ModuleType, name: str) -> type[ActionBase]:
     class ActionModule(ActionBase):
         TRANSFERS_FILES = False
         _requires_connection = True
+        _supports_async = True  # as the normal action: an async task runs the module process, wrapped
 
         def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
             result = super().run(tmp, task_vars)
             del tmp
+            wrapped = bool(self._task.async_val) and not self._connection.has_native_async
             try:
                 result.update(execute(self, module, name, self._task.args, task_vars or {}))
             finally:
-                self._remove_tmp_path(self._connection._shell.tmpdir)  # pylint: disable=protected-access
+                if not wrapped:
+                    self._remove_tmp_path(self._connection._shell.tmpdir)  # pylint: disable=protected-access
             return result
 
     ActionModule.__doc__ = f"Action plugin of {name}: in the controller process when the host is the controller."

@@ -134,18 +134,39 @@ def test_both_ways_leave_the_same_records(both_ways):
     assert record["data"]["history"][-1]["outcome"] == "promoted"
 
 
-@pytest.mark.parametrize("task_extra, vars_, in_process", [
-    ({}, {}, True),
-    ({}, {"delivery_in_process": False}, False),
-    ({"environment": {"PGAPPNAME": "x"}}, {}, False),
+QUERY = {"progressive.delivery.release_record": {"environment": "lab-kr", "app": "demo", "store_dir": "STORE"}}
+
+
+@pytest.mark.parametrize("play_vars, task_extra, module_process", [
+    ({}, {}, False),  # the test's interpreter is this virtualenv's Python
+    ({"delivery_in_process": False}, {}, True),
+    ({"delivery_in_process": "{{ 1 > 2 }}"}, {}, True),
+    ({}, {"environment": {"PGAPPNAME": "x"}}, True),
+    ({}, {"async": 30, "poll": 1}, True),
+    ({"ansible_python_interpreter": "/usr/bin/python3"}, {}, True),  # another Python keeps its libraries
+    ({}, {"delegate_to": "other", "vars": {"ansible_connection": "local"}}, False),
 ])
-def test_which_path_is_taken(tmp_path, task_extra, vars_, in_process):
-    """A host whose Python does not exist: only a run in the controller process can succeed."""
-    task = {"name": "query", "progressive.delivery.release_record": {
-        "environment": "lab-kr", "app": "demo", "store_dir": str(tmp_path)}, **task_extra}
-    play = [{"hosts": "localhost", "gather_facts": False, "vars": vars_, "tasks": [task]}]
-    run = run_playbook([], play=play, args=("-e", "ansible_python_interpreter=/nonexistent/python"))
-    assert run["query"].get("failed", False) is (not in_process), run["query"]
+def test_which_path_is_taken(tmp_path, play_vars, task_extra, module_process):
+    """With -vvv, a module process shows as an EXEC of the host's Python; the controller process shows nothing."""
+    task = {"name": "query", **json.loads(json.dumps(QUERY).replace("STORE", str(tmp_path))), **task_extra}
+    play = [{"hosts": "localhost", "gather_facts": False, "vars": play_vars, "tasks": [task]}]
+    extra_vars = {key: play_vars.pop(key) for key in list(play_vars) if key == "ansible_python_interpreter"}
+    args = ("-vvv", *(arg for key, value in extra_vars.items() for arg in ("-e", f"{key}={value}")))
+    run = run_playbook([], play=play, args=args, json_output=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert ("EXEC /bin/sh -c" in run.stdout) is module_process, run.stdout[-3000:]
+
+
+def test_the_delegated_hosts_switch_decides(tmp_path):
+    task = {"name": "query", **json.loads(json.dumps(QUERY).replace("STORE", str(tmp_path))), "delegate_to": "other"}
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [task]}]
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(json.dumps({"all": {"hosts": {
+        "localhost": {"ansible_connection": "local"},
+        "other": {"ansible_connection": "local", "delivery_in_process": False}}}}))
+    run = run_playbook([], play=play, args=("-vvv", "-i", str(inventory)), json_output=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "EXEC /bin/sh -c" in run.stdout, run.stdout[-3000:]
 
 
 def test_a_bad_switch_is_named(tmp_path):
